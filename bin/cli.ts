@@ -1,0 +1,161 @@
+/**
+ * The `conclave` command line:
+ *   start            runtime, plus the gateway when platform tokens are set
+ *   runtime          the HTTP API and agent engine only
+ *   gateway          the Discord/Slack gateway only (a client of a runtime)
+ *   db migrate       apply database migrations
+ *   keys create|list|revoke   manage API keys directly in the database
+ * Configuration comes from the environment and .env (see .env.example).
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../runtime/config/index.js';
+import { createLogger } from '../runtime/logger.js';
+import { startRuntime } from '../runtime/server.js';
+import { openDatabase } from '../runtime/store/database.js';
+import { createRepos } from '../runtime/store/repos/index.js';
+import { ROOT_USER_ID } from '../runtime/store/repos/users.js';
+
+const USAGE = `usage: conclave <command>
+
+  start                       run the runtime (and the gateway when DISCORD_BOT_TOKEN or SLACK_BOT_TOKEN is set)
+  runtime                     run the runtime only
+  gateway                     run the gateway only (needs CONCLAVE_RUNTIME_URL and CONCLAVE_SERVICE_KEY)
+  db migrate                  apply database migrations and exit
+  keys create --name NAME [--user ID] [--admin] [--service] [--expires-days N]
+  keys list [--user ID]
+  keys revoke KEY_ID
+
+Settings come from the environment and .env; see .env.example.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command ? 0 : 1;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'start':
+    case 'runtime':
+      return serve(config, command);
+    case 'gateway':
+      console.error('conclave gateway: the Discord/Slack gateway is not part of this build yet');
+      return 1;
+    case 'db':
+      if (rest[0] !== 'migrate') break;
+      return migrateOnly(config);
+    case 'keys':
+      return keys(config, rest);
+  }
+  console.error(`unknown command: ${argv.join(' ')}\n\n${USAGE}`);
+  return 1;
+}
+
+async function serve(config: Config, command: 'start' | 'runtime'): Promise<number> {
+  const logger = createLogger({ level: config.CONCLAVE_LOG_LEVEL, format: config.CONCLAVE_LOG_FORMAT });
+  const runtime = await startRuntime(config, { logger });
+  const { rootToken } = runtime;
+  if (rootToken.source === 'generated') {
+    // Printed once, like Jupyter: the token is stored (mode 600) and reused on later starts.
+    process.stdout.write(
+      `\n  Conclave is running at ${runtime.url}\n\n` +
+        `  A root token was generated and saved to ${rootToken.path}:\n\n      ${rootToken.token}\n\n` +
+        `  Use it as "Authorization: Bearer <token>", or open ${runtime.url}/?token=${rootToken.token}\n\n`,
+    );
+  } else {
+    const where = rootToken.source === 'file' ? `the token in ${rootToken.path}` : 'CONCLAVE_AUTH_TOKEN';
+    process.stdout.write(`\n  Conclave is running at ${runtime.url} (sign in with ${where})\n\n`);
+  }
+  if (command === 'start' && (config.DISCORD_BOT_TOKEN || config.SLACK_BOT_TOKEN)) {
+    logger.warn('platform tokens are set, but the gateway is not part of this build yet');
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  const forced = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, (config.CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS + 10) * 1000);
+  forced.unref();
+  await runtime.close();
+  return 0;
+}
+
+async function withRepos<T>(config: Config, work: (repos: ReturnType<typeof createRepos>) => Promise<T>): Promise<T> {
+  const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.CONCLAVE_DATA_DIR });
+  try {
+    await database.migrate();
+    return await work(createRepos(database.db));
+  } finally {
+    await database.close();
+  }
+}
+
+async function migrateOnly(config: Config): Promise<number> {
+  await withRepos(config, async () => undefined);
+  console.log('database is up to date');
+  return 0;
+}
+
+async function keys(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      user: { type: 'string' },
+      admin: { type: 'boolean', default: false },
+      service: { type: 'boolean', default: false },
+      'expires-days': { type: 'string' },
+    },
+  });
+  const [action, keyId] = positionals;
+  return withRepos(config, async (repos) => {
+    if (action === 'create') {
+      if (!values.name) throw new UsageError('keys create needs --name');
+      const days = values['expires-days'] ? Number(values['expires-days']) : null;
+      if (days !== null && (!Number.isInteger(days) || days < 1)) throw new UsageError('--expires-days must be a whole number of days');
+      const userId = values.user ?? ROOT_USER_ID;
+      const user = await repos.users.ensure(userId, { isAdmin: values.admin || userId === ROOT_USER_ID });
+      const { row, key } = await repos.users.createKey({
+        userId: user.id,
+        name: values.name,
+        scope: values.service ? 'service' : 'user',
+        expiresAt: days ? new Date(Date.now() + days * 86_400_000) : null,
+      });
+      console.log(`created key ${row.id} for ${user.id} (${row.scope}); it is shown only now:\n\n${key}\n`);
+      return 0;
+    }
+    if (action === 'list') {
+      for (const k of await repos.users.listKeys(values.user ?? null)) {
+        const state = k.revokedAt ? 'revoked' : k.expiresAt && k.expiresAt < new Date() ? 'expired' : 'active';
+        console.log([k.id, k.userId, k.scope, state, k.keyPrefix, k.name].join('\t'));
+      }
+      return 0;
+    }
+    if (action === 'revoke') {
+      if (!keyId) throw new UsageError('keys revoke needs a key id');
+      const row = await repos.users.revokeKey(keyId);
+      console.log(row ? `revoked key ${row.id}` : `no active key ${keyId}`);
+      return row ? 0 : 1;
+    }
+    throw new UsageError(`unknown keys action: ${action ?? '(none)'}`);
+  });
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError || error instanceof UsageError) console.error(`conclave: ${error.message}`);
+    else console.error('conclave: failed to start:', error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,104 @@
+/**
+ * The event-log and bus seams (DESIGN.md §3).
+ *
+ * An EventLog holds one append-only stream per key (one key per conversation).
+ * Entry ids have the Redis stream id form `<ms>-<seq>` in every implementation,
+ * so they can be used as SSE ids and compared the same way everywhere.
+ *
+ * A Bus carries small control and notification messages between processes
+ * (pub/sub; at-most-once, only to processes subscribed at publish time).
+ *
+ * Implementations: memory (single process, the embedded default) and redis.
+ * Both pass test/integration/event-log.contract.test.ts.
+ */
+
+/** A JSON-serialisable event as stored in the log. */
+export type LogEvent = Record<string, unknown>;
+
+export interface LogEntry {
+  /** Stream entry id, `<ms>-<seq>`; strictly increasing within a key. */
+  id: string;
+  event: LogEvent;
+}
+
+export interface ReadResult {
+  entries: LogEntry[];
+  /**
+   * True when `after` was given but the log can no longer continue from it:
+   * the key has expired, or entries after the cursor have been trimmed away.
+   * Callers tell the client to refetch history (the `stream_reset` event).
+   */
+  reset: boolean;
+}
+
+export interface FollowOptions {
+  /** Deliver entries strictly after this id; null means from the first retained entry. */
+  after: string | null;
+  /** Stops the follow; the iterator then returns. */
+  signal: AbortSignal;
+}
+
+export interface EventLog {
+  readonly kind: 'memory' | 'redis';
+
+  /**
+   * Appends events to a key in order, as one batch (one round trip for Redis).
+   * Returns the new entry ids, one per event. Appending to a key clears any
+   * pending expiry set by `retain`.
+   */
+  append(key: string, events: LogEvent[]): Promise<string[]>;
+
+  /** Entries strictly after `after` (null: from the start), up to `limit`. */
+  read(key: string, after: string | null, limit?: number): Promise<ReadResult>;
+
+  /**
+   * Follows a key live: yields every entry after `options.after` in order, then
+   * waits for new ones until the signal aborts. A process serves every
+   * follower of every key through one multiplexed reader.
+   * If the cursor cannot be continued (see ReadResult.reset) the first item
+   * yielded is `{ reset: true }` and following continues from the oldest
+   * retained entry.
+   */
+  follow(key: string, options: FollowOptions): AsyncIterable<LogEntry | { reset: true }>;
+
+  /**
+   * Keeps a key for `seconds` more, then drops it (retention after a session
+   * ends). A later append cancels the expiry.
+   */
+  retain(key: string, seconds: number): Promise<void>;
+
+  /** Removes a key now (conversation deleted). */
+  remove(key: string): Promise<void>;
+
+  /** 'ok' when the log can serve requests. */
+  health(): Promise<'ok' | 'error'>;
+
+  close(): Promise<void>;
+}
+
+export type BusHandler = (message: LogEvent) => void;
+
+export interface Bus {
+  readonly kind: 'memory' | 'redis';
+  publish(channel: string, message: LogEvent): Promise<void>;
+  /** Resolves once the subscription is active; the returned function unsubscribes. */
+  subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** Compares two `<ms>-<seq>` ids: negative when a < b. */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const ms = BigInt(am) - BigInt(bm);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as) - BigInt(bs);
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}
+
+const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
+
+/** True for a well-formed stream entry id (used to validate client cursors). */
+export function isEntryId(value: string): boolean {
+  return ENTRY_ID.test(value);
+}

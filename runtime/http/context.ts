@@ -1,0 +1,17 @@
+/** What route handlers may use: configuration, repositories and the event seams. */
+import type { Config } from '../config/index.js';
+import type { Bus, EventLog } from '../events/types.js';
+import type { Logger } from '../logger.js';
+import type { Database } from '../store/database.js';
+import type { Repos } from '../store/repos/index.js';
+
+export interface AppContext {
+  config: Config;
+  database: Database;
+  repos: Repos;
+  eventLog: EventLog;
+  bus: Bus;
+  logger: Logger;
+  rootToken: string;
+  version: string;
+}

@@ -1,0 +1,80 @@
+/**
+ * Assembles and runs one runtime process: configuration → database (migrated)
+ * → event log and bus → HTTP server. `startRuntime` returns a handle whose
+ * `close` shuts everything down in order. The CLI and the tests both use it.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/index.js';
+import { resolveRootToken, type RootToken } from './config/root-token.js';
+import { createBus, createEventLog } from './events/index.js';
+import { createApp } from './http/app.js';
+import type { AppContext } from './http/context.js';
+import { createLogger, type Logger } from './logger.js';
+import { openDatabase } from './store/database.js';
+import { createRepos } from './store/repos/index.js';
+import { ROOT_USER_ID } from './store/repos/users.js';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface RuntimeHandle {
+  url: string;
+  rootToken: RootToken;
+  context: AppContext;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Keep PGlite in memory instead of under the data directory (tests). */
+  inMemoryDatabase?: boolean;
+}
+
+export async function startRuntime(config: Config, options: StartOptions = {}): Promise<RuntimeHandle> {
+  const logger = options.logger ?? createLogger({ level: config.CONCLAVE_LOG_LEVEL, format: config.CONCLAVE_LOG_FORMAT });
+  const rootToken = resolveRootToken(config.CONCLAVE_AUTH_TOKEN, config.CONCLAVE_DATA_DIR);
+
+  const database = await openDatabase({
+    url: config.DATABASE_URL,
+    dataDir: options.inMemoryDatabase ? null : config.CONCLAVE_DATA_DIR,
+  });
+  await database.migrate();
+  const repos = createRepos(database.db);
+  await repos.users.ensure(ROOT_USER_ID, { displayName: 'Administrator', isAdmin: true });
+
+  const eventLog = createEventLog({ redisUrl: config.REDIS_URL, logger });
+  const bus = createBus({ redisUrl: config.REDIS_URL, logger });
+
+  const context: AppContext = { config, database, repos, eventLog, bus, logger, rootToken: rootToken.token, version: VERSION };
+  const app = createApp(context);
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.CONCLAVE_PORT, config.CONCLAVE_HOST, () => resolve(s));
+    s.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.CONCLAVE_HOST.includes(':') ? `[${config.CONCLAVE_HOST}]` : config.CONCLAVE_HOST;
+  const url = `http://${host}:${port}`;
+  logger.info({ url, database: database.kind, eventLog: eventLog.kind }, 'runtime listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    rootToken,
+    context,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await bus.close();
+        await eventLog.close();
+        await database.close();
+        logger.info('runtime stopped');
+      })();
+      return closing;
+    },
+  };
+}

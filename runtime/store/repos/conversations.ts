@@ -1,0 +1,90 @@
+/**
+ * Conversations and who may see them. A conversation belongs to one user;
+ * a service principal (the gateway) also reaches the conversations bound to
+ * its platform places. Anyone else gets "not found", never "forbidden", so
+ * existence does not leak.
+ */
+import { and, desc, eq, ilike, sql } from 'drizzle-orm';
+import type { Db } from '../database.js';
+import { afterCursor, decodeCursor, toPage } from '../paging.js';
+import { bindings, conversations, type ConversationRow, type ConversationStatus } from '../schema.js';
+
+export type ConversationInsert = typeof conversations.$inferInsert;
+export type ConversationUpdate = Partial<Omit<ConversationInsert, 'id' | 'userId' | 'createdAt'>>;
+
+/** Who is asking: the owner id, and the service user id when a service acts. */
+export interface Viewer {
+  userId: string;
+  serviceUserId: string | null;
+}
+
+export interface ConversationListQuery {
+  limit: number;
+  cursor?: string;
+  metadata?: Record<string, unknown>;
+  status?: ConversationStatus;
+  q?: string;
+}
+
+/** Escapes LIKE wildcards so a search for `50%` means the text `50%`. */
+function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export function createConversationsRepo(db: Db) {
+  return {
+    async create(values: ConversationInsert): Promise<ConversationRow> {
+      const [row] = await db.insert(conversations).values(values).returning();
+      return row!;
+    },
+
+    /** The conversation when the viewer may see it; undefined otherwise. */
+    async getVisible(id: string, viewer: Viewer): Promise<ConversationRow | undefined> {
+      const row = await db.query.conversations.findFirst({ where: eq(conversations.id, id) });
+      if (!row) return undefined;
+      if (row.userId === viewer.userId) return row;
+      if (viewer.serviceUserId) {
+        const bound = await db.query.bindings.findFirst({
+          where: and(eq(bindings.conversationId, id), eq(bindings.userId, viewer.serviceUserId)),
+        });
+        if (bound) return row;
+      }
+      return undefined;
+    },
+
+    /** Lists the user's own conversations, newest first. */
+    async list(userId: string, query: ConversationListQuery) {
+      const rows = await db
+        .select()
+        .from(conversations)
+        .where(
+          and(
+            eq(conversations.userId, userId),
+            query.status ? eq(conversations.status, query.status) : undefined,
+            query.metadata ? sql`${conversations.metadata} @> ${JSON.stringify(query.metadata)}::jsonb` : undefined,
+            query.q ? ilike(conversations.title, likePattern(query.q)) : undefined,
+            afterCursor(conversations.createdAt, conversations.id, decodeCursor(query.cursor)),
+          ),
+        )
+        .orderBy(desc(conversations.createdAt), desc(conversations.id))
+        .limit(query.limit + 1);
+      return toPage(rows, query.limit);
+    },
+
+    async update(id: string, values: ConversationUpdate): Promise<ConversationRow | undefined> {
+      const [row] = await db
+        .update(conversations)
+        .set({ ...values, updatedAt: new Date() })
+        .where(eq(conversations.id, id))
+        .returning();
+      return row;
+    },
+
+    async remove(id: string): Promise<boolean> {
+      const rows = await db.delete(conversations).where(eq(conversations.id, id)).returning({ id: conversations.id });
+      return rows.length > 0;
+    },
+  };
+}
+
+export type ConversationsRepo = ReturnType<typeof createConversationsRepo>;
