@@ -139,4 +139,5 @@ CREATE INDEX "conversations_metadata_idx" ON "conversations" USING gin ("metadat
 CREATE INDEX "mailbox_conversation_idx" ON "mailbox" USING btree ("conversation_id","created_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "presets_one_default_uq" ON "presets" USING btree ("is_default") WHERE "presets"."is_default";--> statement-breakpoint
 CREATE INDEX "sessions_conversation_created_idx" ON "sessions" USING btree ("conversation_id","created_at");--> statement-breakpoint
-CREATE UNIQUE INDEX "sessions_one_active_agent_uq" ON "sessions" USING btree ("conversation_id") WHERE "sessions"."type" = 'agent' and "sessions"."status" in ('queued', 'running');
+CREATE UNIQUE INDEX "sessions_one_running_agent_uq" ON "sessions" USING btree ("conversation_id") WHERE "sessions"."type" = 'agent' and "sessions"."status" = 'running';--> statement-breakpoint
+CREATE INDEX "sessions_status_idx" ON "sessions" USING btree ("status");

@@ -8,10 +8,15 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
 import { resolveRootToken, type RootToken } from './config/root-token.js';
+import { modelStreamFactory } from './engine/models.js';
+import { RunManager } from './engine/runs.js';
+import { builtinTools, ToolRegistry } from './engine/tools.js';
 import { createBus, createEventLog } from './events/index.js';
 import { createApp } from './http/app.js';
 import type { AppContext } from './http/context.js';
 import { createLogger, type Logger } from './logger.js';
+import { costOf } from './providers/pricing.js';
+import { createProviderRegistry } from './providers/registry.js';
 import { openDatabase } from './store/database.js';
 import { createRepos } from './store/repos/index.js';
 import { ROOT_USER_ID } from './store/repos/users.js';
@@ -29,6 +34,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Keep PGlite in memory instead of under the data directory (tests). */
   inMemoryDatabase?: boolean;
+  /** Engine timings (tests shorten them). */
+  engine?: { heartbeatMs?: number; staleAfterMs?: number; sseHeartbeatMs?: number; retryBaseDelayMs?: number };
 }
 
 export async function startRuntime(config: Config, options: StartOptions = {}): Promise<RuntimeHandle> {
@@ -46,7 +53,35 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
   const eventLog = createEventLog({ redisUrl: config.REDIS_URL, logger });
   const bus = createBus({ redisUrl: config.REDIS_URL, logger });
 
-  const context: AppContext = { config, database, repos, eventLog, bus, logger, rootToken: rootToken.token, version: VERSION };
+  const providers = createProviderRegistry(config);
+  const tools = new ToolRegistry();
+  for (const tool of builtinTools()) tools.register(tool);
+  const runs = new RunManager({
+    db: database.db,
+    eventLog,
+    bus,
+    logger,
+    tools,
+    modelStream: modelStreamFactory(providers, options.engine?.retryBaseDelayMs ? { baseDelayMs: options.engine.retryBaseDelayMs } : {}),
+    costOf: (model, usage) => costOf(model, usage) ?? 0,
+    retentionSeconds: config.CONCLAVE_EVENT_RETENTION_SECONDS,
+    heartbeatMs: options.engine?.heartbeatMs,
+    staleAfterMs: options.engine?.staleAfterMs,
+  });
+  await runs.start();
+
+  const context: AppContext = {
+    config,
+    database,
+    repos,
+    eventLog,
+    bus,
+    logger,
+    rootToken: rootToken.token,
+    version: VERSION,
+    runs,
+    sseHeartbeatMs: options.engine?.sseHeartbeatMs ?? 15_000,
+  };
   const app = createApp(context);
 
   const server: Server = await new Promise((resolve, reject) => {
@@ -65,6 +100,9 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     context,
     close() {
       closing ??= (async () => {
+        // Let running sessions finish (their terminal events reach open streams), then stop serving.
+        await runs.drain(config.CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS * 1000);
+        await runs.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

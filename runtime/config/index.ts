@@ -46,6 +46,56 @@ const byteSize = (fallback: string) =>
     return Number(match[1]) * unit;
   });
 
+/** A JSON setting checked by `schema`; `{}` when unset. */
+const jsonSetting = <T extends z.ZodType>(schema: T, example: string) =>
+  optionalString
+    .transform((v, ctx) => {
+      if (v === undefined) return {};
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be JSON, for example ${example}` });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+/**
+ * A JSON object whose keys must match `pattern`. (zod's own record-key errors
+ * only say "Invalid key in record"; this names the key and the rule.)
+ */
+const recordWithKeys = <T extends z.ZodType>(pattern: RegExp, rule: string, value: T) =>
+  z.record(z.string(), value).superRefine((record, ctx) => {
+    for (const key of Object.keys(record)) {
+      if (!pattern.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: rule });
+    }
+  });
+
+/** CONCLAVE_PROVIDERS: extra named providers (see runtime/providers/registry.ts). */
+export const customProvidersSchema = recordWithKeys(
+  /^[a-z][a-z0-9_-]*$/,
+  'provider names use a-z, 0-9, - and _, starting with a letter',
+  z.strictObject({
+    type: z.enum(['openai', 'anthropic'], { message: "type must be 'openai' or 'anthropic'" }),
+    base_url: z.string().refine((v) => URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol), {
+      message: 'base_url must be an http:// or https:// URL',
+    }),
+    /** The environment variable holding the key; leave out for keyless local servers. */
+    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'api_key_env must be an environment variable name').optional(),
+  }),
+);
+
+/** CONCLAVE_PRICES: USD per million tokens by model id (see runtime/providers/pricing.ts). */
+export const pricesSchema = recordWithKeys(
+  /^[a-z][a-z0-9_-]*:.+$/,
+  'price keys are model ids like openai:gpt-4.1',
+  z.strictObject({
+    input: z.number().nonnegative(),
+    output: z.number().nonnegative(),
+    cached: z.number().nonnegative().optional(),
+  }),
+);
+
 const list = optionalString.transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []));
 
 export const configSchema = z.object({
@@ -77,6 +127,22 @@ export const configSchema = z.object({
   OPENAI_BASE_URL: optionalUrl(['http:', 'https:']),
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalUrl(['http:', 'https:']),
+  OLLAMA_BASE_URL: optionalUrl(['http:', 'https:']),
+  OLLAMA_API_KEY: optionalString,
+  LMSTUDIO_BASE_URL: optionalUrl(['http:', 'https:']),
+  VLLM_BASE_URL: optionalUrl(['http:', 'https:']),
+  VLLM_API_KEY: optionalString,
+  DEEPSEEK_BASE_URL: optionalUrl(['http:', 'https:']),
+  DEEPSEEK_API_KEY: optionalString,
+  OPENROUTER_BASE_URL: optionalUrl(['http:', 'https:']),
+  OPENROUTER_API_KEY: optionalString,
+  GEMINI_BASE_URL: optionalUrl(['http:', 'https:']),
+  GEMINI_API_KEY: optionalString,
+  CONCLAVE_PROVIDERS: jsonSetting(
+    customProvidersSchema,
+    '{"local":{"type":"openai","base_url":"http://127.0.0.1:8080/v1","api_key_env":"LOCAL_KEY"}}',
+  ),
+  CONCLAVE_PRICES: jsonSetting(pricesSchema, '{"openai:gpt-4.1":{"input":2,"output":8,"cached":0.5}}'),
   // gateway
   CONCLAVE_RUNTIME_URL: optionalUrl(['http:', 'https:']),
   CONCLAVE_SERVICE_KEY: optionalString,
@@ -103,11 +169,20 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads `.env` (if present) under the environment, then validates. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+/**
+ * The environment merged over `.env` (if present), with every variable, not
+ * only the schema's: custom providers name their key variable in
+ * CONCLAVE_PROVIDERS (`api_key_env`), and that key may live in `.env` too.
+ */
+export function readEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Record<string, string | undefined> {
   const dotenvPath = resolve(cwd, '.env');
   const fromFile = existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
-  const merged = { ...fromFile, ...env };
+  return { ...fromFile, ...env };
+}
+
+/** Reads `.env` (if present) under the environment, then validates. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const merged = readEnvironment(env, cwd);
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     throw new ConfigError(

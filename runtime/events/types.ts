@@ -102,3 +102,14 @@ const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
 export function isEntryId(value: string): boolean {
   return ENTRY_ID.test(value);
 }
+
+/**
+ * An id just before `id` (which need not exist in the log): reading "after"
+ * it starts exactly at `id`. Used to hand out a cursor for a session's first
+ * event.
+ */
+export function previousId(id: string): string {
+  const [ms = '0', seq = '0'] = id.split('-');
+  if (BigInt(seq) > 0n) return `${ms}-${BigInt(seq) - 1n}`;
+  return BigInt(ms) > 0n ? `${BigInt(ms) - 1n}-18446744073709551615` : '0-0';
+}

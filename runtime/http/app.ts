@@ -17,6 +17,7 @@ import { bindingRoutes } from './routes/bindings.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { keyRoutes } from './routes/keys.js';
 import { presetRoutes } from './routes/presets.js';
+import { runRoutes } from './routes/runs.js';
 import { systemRoutes } from './routes/system.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 
@@ -26,6 +27,7 @@ export function allRoutes(ctx: AppContext): AnyRoute[] {
     ...presetRoutes(ctx),
     ...workspaceRoutes(ctx),
     ...conversationRoutes(ctx),
+    ...runRoutes(ctx),
     ...bindingRoutes(ctx),
     ...keyRoutes(ctx),
   ];

@@ -1,5 +1,6 @@
 /** What route handlers may use: configuration, repositories and the event seams. */
 import type { Config } from '../config/index.js';
+import type { RunManager } from '../engine/runs.js';
 import type { Bus, EventLog } from '../events/types.js';
 import type { Logger } from '../logger.js';
 import type { Database } from '../store/database.js';
@@ -14,4 +15,7 @@ export interface AppContext {
   logger: Logger;
   rootToken: string;
   version: string;
+  runs: RunManager;
+  /** Interval of SSE comment heartbeats. */
+  sseHeartbeatMs: number;
 }

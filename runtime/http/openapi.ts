@@ -9,12 +9,21 @@ import type { AnyRoute } from './route.js';
 
 type JsonSchema = Record<string, unknown>;
 
-const toSchema = (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any', reused: 'inline' }) as JsonSchema;
-  return rest;
-};
+/**
+ * Converts one zod schema; schemas named with `.meta({ id })` move into
+ * `components` (shared by every route) and are referenced from there.
+ */
+function converter(components: Record<string, JsonSchema>) {
+  return (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
+    const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', reused: 'inline' }) as JsonSchema;
+    const text = JSON.stringify(json).replaceAll('"#/$defs/', '"#/components/schemas/');
+    const { $schema: _drop, $defs, ...rest } = JSON.parse(text) as JsonSchema & { $defs?: Record<string, JsonSchema> };
+    Object.assign(components, $defs ?? {});
+    return rest;
+  };
+}
 
-function parameters(schema: z.ZodType | undefined, location: 'path' | 'query') {
+function parameters(toSchema: ReturnType<typeof converter>, schema: z.ZodType | undefined, location: 'path' | 'query') {
   if (!schema) return [];
   const json = toSchema(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
   return Object.entries(json.properties ?? {}).map(([name, property]) => ({
@@ -34,6 +43,8 @@ const STATUS_TEXT: Record<number, string> = {
 
 export function openApiDocument(routes: AnyRoute[], version: string) {
   const paths: Record<string, Record<string, unknown>> = {};
+  const schemas: Record<string, JsonSchema> = {};
+  const toSchema = converter(schemas);
   const errorSchema = toSchema(errorBodySchema, 'output');
   for (const def of routes) {
     const path = def.path.replace(/:([A-Za-z_]+)/g, '{$1}');
@@ -55,7 +66,7 @@ export function openApiDocument(routes: AnyRoute[], version: string) {
       ...(def.access === 'public' ? { security: [] } : {}),
       ...(def.access === 'admin' && { description: 'Needs an administrator token or key.' }),
       ...(def.access === 'service' && { description: 'Needs a service key or an administrator.' }),
-      parameters: [...parameters(def.params, 'path'), ...parameters(def.query, 'query')],
+      parameters: [...parameters(toSchema, def.params, 'path'), ...parameters(toSchema, def.query, 'query')],
       ...(def.body && {
         requestBody: { required: true, content: { 'application/json': { schema: toSchema(def.body, 'input') } } },
       }),
@@ -65,7 +76,7 @@ export function openApiDocument(routes: AnyRoute[], version: string) {
   return {
     openapi: '3.1.0',
     info: { title: 'Conclave API', version, description: 'Agent runtime: conversations, sessions, events, bindings.' },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],
     paths,
   };

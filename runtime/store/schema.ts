@@ -254,13 +254,14 @@ export const sessions = pgTable(
   (t) => [
     index('sessions_conversation_created_idx').on(t.conversationId, t.createdAt),
     /**
-     * The busy guard: at most one main-slot session (type agent) queued or
-     * running per conversation. Enforced by the database, so replicas racing
-     * to start a run cannot both win.
+     * The busy guard: at most one main-slot session (type agent) running per
+     * conversation. Enforced by the database, so replicas racing to start a
+     * run cannot both win. Queued sessions wait outside the slot.
      */
-    uniqueIndex('sessions_one_active_agent_uq')
+    uniqueIndex('sessions_one_running_agent_uq')
       .on(t.conversationId)
-      .where(sql`${t.type} = 'agent' and ${t.status} in ('queued', 'running')`),
+      .where(sql`${t.type} = 'agent' and ${t.status} = 'running'`),
+    index('sessions_status_idx').on(t.status),
   ],
 );
 

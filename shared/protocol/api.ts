@@ -376,3 +376,87 @@ export const healthSchema = z
     version: z.string(),
   })
   .meta({ id: 'Health' });
+
+// ------------------------------------------------------------------ runs
+
+export const inputPartSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('text'), text: z.string().min(1).max(200_000) }),
+  z
+    .strictObject({
+      type: z.literal('image'),
+      url: z.url().optional(),
+      data: z.base64().optional().describe('base64 bytes'),
+      mime_type: z.string().regex(/^image\/[\w.+-]+$/, 'must be an image MIME type').optional(),
+    })
+    .refine((p) => !!p.url !== !!p.data, 'give exactly one of url or data')
+    .refine((p) => !p.data || !!p.mime_type, 'data needs mime_type'),
+  z
+    .strictObject({
+      type: z.literal('file'),
+      url: z.url().optional(),
+      data: z.base64().optional().describe('base64 bytes'),
+      mime_type: z.string().max(200).optional(),
+      name: z.string().max(500).optional(),
+    })
+    .refine((p) => !!p.url !== !!p.data, 'give exactly one of url or data'),
+]);
+export type InputPart = z.infer<typeof inputPartSchema>;
+
+/** A message's input: plain text, or a list of parts. */
+export const inputSchema = z.union([z.string().min(1).max(200_000), z.array(inputPartSchema).min(1).max(64)]);
+export type Input = z.infer<typeof inputSchema>;
+
+export const onBusySchema = z.enum(['reject', 'steer', 'queue', 'interrupt']);
+export type OnBusy = z.infer<typeof onBusySchema>;
+
+export const messageCreateSchema = z
+  .strictObject({
+    input: inputSchema,
+    on_busy: onBusySchema.default('reject'),
+    preset_id: slugSchema.optional().describe('answer with this preset instead of the conversation’s'),
+  })
+  .meta({ id: 'MessageCreate' });
+
+export const runAcceptedSchema = z
+  .object({
+    conversation_id: z.string(),
+    session_id: z.string(),
+    run_id: z.string(),
+    status: z.enum(['running', 'queued', 'steered']),
+    events_url: z.string().describe('SSE of this session; add ?after=<cursor> to resume'),
+    conversation_events_url: z.string(),
+    /** The log id just before this session's first event: resume the conversation stream after it. */
+    cursor: z.string().nullable(),
+  })
+  .meta({ id: 'RunAccepted' });
+
+export const steerSchema = z.strictObject({ input: inputSchema }).meta({ id: 'Steer' });
+
+export const interruptResultSchema = z
+  .object({ conversation_id: z.string().optional(), session_id: z.string().optional(), interrupted: z.number().int() })
+  .meta({ id: 'InterruptResult' });
+
+export const forkSchema = z
+  .strictObject({
+    session_id: idSchema.optional().describe('fork point; default: the latest committed session'),
+    title: z.string().max(500).optional(),
+    input: inputSchema.optional().describe('start a run in the new conversation at once'),
+  })
+  .meta({ id: 'Fork' });
+
+export const turnSchema = z
+  .object({
+    session_id: z.string(),
+    run_id: z.string(),
+    parent_session_id: z.string().nullable(),
+    type: z.enum(['agent', 'async_subagent']),
+    status: z.string(),
+    speaker: z.record(z.string(), z.unknown()).nullable(),
+    input: z.unknown(),
+    display: z.array(z.record(z.string(), z.unknown())),
+    final_message: z.string().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    usage: z.record(z.string(), z.unknown()),
+    created_at: z.string(),
+  })
+  .meta({ id: 'Turn' });

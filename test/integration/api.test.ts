@@ -258,7 +258,12 @@ function apiSuite(database: 'pglite' | 'postgres') {
       expect(Object.keys(doc.body.paths)).toContain(path);
     }
     const create = doc.body.paths['/api/presets'].post;
-    expect(create.requestBody.content['application/json'].schema.required).toEqual(['name', 'model']);
+    expect(create.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/PresetCreate');
+    expect(doc.body.components.schemas.PresetCreate.required).toEqual(['name', 'model']);
+    // Every reference resolves.
+    for (const ref of JSON.stringify(doc.body).match(/#\/components\/schemas\/\w+/g) ?? []) {
+      expect(doc.body.components.schemas, ref).toHaveProperty(ref.split('/').pop()!);
+    }
   });
 }
 

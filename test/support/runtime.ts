@@ -55,10 +55,12 @@ export async function startTestRuntime(options: TestRuntimeOptions = {}): Promis
     token,
     handle,
     async api(method, path, { body, token: given, headers = {} } = {}) {
-      const auth = given === null ? {} : { authorization: `Bearer ${given ?? token}` };
+      const all: Record<string, string> = { ...headers };
+      if (given !== null) all.authorization ??= `Bearer ${given ?? token}`;
+      if (body !== undefined) all['content-type'] = 'application/json';
       const response = await fetch(`${handle.url}${path}`, {
         method,
-        headers: { ...auth, ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+        headers: all,
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
       const text = await response.text();

@@ -1,0 +1,16 @@
+# Conclave: one image for the runtime and the gateway (choose with the command).
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production CONCLAVE_HOST=0.0.0.0 CONCLAVE_DATA_DIR=/data
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY . .
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 8700
+VOLUME ["/data"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:8700/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/conclave.js"]
+CMD ["runtime"]

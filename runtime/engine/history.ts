@@ -1,0 +1,45 @@
+/**
+ * Builds the model's view of a conversation: the chain of committed sessions
+ * from the parent back to the root (or to the compaction point, whose summary
+ * stands in for everything before it), each contributing the messages it
+ * added. Failed sessions are not in the chain: their parent's successor is
+ * chosen from committed sessions only.
+ */
+import type { ChatMessage } from '../providers/types.js';
+import type { SessionRow } from '../store/schema.js';
+
+/** Statuses whose messages belong to the conversation's history. */
+export const HISTORY_STATUSES: SessionRow['status'][] = ['completed', 'interrupted', 'awaiting_input'];
+
+export interface HistoryOptions {
+  /** Compaction: the summary, and the last session it covers. */
+  summary?: { text: string; throughSessionId: string } | null;
+}
+
+/** The sessions on the chain ending at `headId`, oldest first. */
+export function sessionChain(sessions: SessionRow[], headId: string | null, stopAt?: string): SessionRow[] {
+  const byId = new Map(sessions.map((s) => [s.id, s]));
+  const chain: SessionRow[] = [];
+  const seen = new Set<string>();
+  for (let id = headId; id && !seen.has(id); ) {
+    seen.add(id);
+    if (id === stopAt) break;
+    const session = byId.get(id);
+    if (!session) break;
+    chain.push(session);
+    id = session.parentSessionId;
+  }
+  return chain.reverse();
+}
+
+export function buildHistory(sessions: SessionRow[], headId: string | null, options: HistoryOptions = {}): ChatMessage[] {
+  const summary = options.summary ?? null;
+  const chain = sessionChain(sessions, headId, summary?.throughSessionId);
+  const messages: ChatMessage[] = [];
+  if (summary) {
+    messages.push({ role: 'user', content: `Summary of the conversation so far:\n\n${summary.text}` });
+    messages.push({ role: 'assistant', content: 'Understood. I will continue from that summary.' });
+  }
+  for (const session of chain) messages.push(...(session.messages as ChatMessage[]));
+  return messages;
+}

@@ -1,0 +1,418 @@
+/**
+ * The Anthropic adapter: the `Provider` seam over `@anthropic-ai/sdk`'s
+ * streaming Messages API.
+ *
+ * It owns three mappings:
+ *   - ChatMessage → Messages API: system messages → the top-level `system`;
+ *     tool results → `tool_result` blocks in a user turn (consecutive turns of
+ *     one role are merged, as the API wants user/assistant alternation);
+ *     assistant reasoning → `thinking` blocks with their signature, or
+ *     `redacted_thinking` (reasoning without a signature, e.g. from another
+ *     provider, cannot be sent back and is left out);
+ *   - stream events → StreamParts (text, thinking as reasoning-delta and
+ *     reasoning-end carrying the signature, tool_use as tool-call-*, one usage
+ *     part from message_start + message_delta, one finish part);
+ *   - SDK errors → ProviderError kinds.
+ *
+ * `max_tokens` is required by the API: 4096 unless `settings.max_tokens` says
+ * otherwise. Other settings (`thinking`, `temperature`, ...) pass through.
+ * The SDK never retries (`maxRetries: 0`); resilient.ts decides.
+ */
+import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import {
+  type ChatMessage,
+  type ContentPart,
+  type FailureSite,
+  type FinishReason,
+  type Provider,
+  ProviderError,
+  type ProviderErrorKind,
+  type StreamPart,
+  type StreamRequest,
+  type TokenUsage,
+  errorKindForStatus,
+  providerError,
+  retryAfterMsFrom,
+} from './types.js';
+
+type WireMessage = Anthropic.Messages.MessageParam;
+type WireBlock = Anthropic.Messages.ContentBlockParam;
+type WireEvent = Anthropic.Messages.RawMessageStreamEvent;
+
+export interface AnthropicProviderOptions {
+  name: string;
+  /** The API root, e.g. `https://api.anthropic.com` (the SDK adds `/v1/messages`). */
+  baseURL: string;
+  apiKey?: string;
+  /** Where the key comes from, named in authentication errors. */
+  apiKeyEnv?: string;
+  /** How long to wait for the response to begin (default 120 s). */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_MAX_TOKENS = 4096;
+const DEFAULT_TIMEOUT_MS = 120_000;
+const CHECK_TIMEOUT_MS = 5_000;
+
+export function createAnthropicProvider(options: AnthropicProviderOptions): Provider {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const client = new Anthropic({
+    baseURL: options.baseURL,
+    // Passing a key stops the SDK from looking for credentials elsewhere.
+    apiKey: options.apiKey ?? 'no-key',
+    maxRetries: 0,
+    timeout: timeoutMs,
+  });
+  const site = (model?: string): FailureSite => ({
+    provider: options.name,
+    baseURL: options.baseURL,
+    ...(model !== undefined ? { model } : {}),
+    ...(options.apiKeyEnv !== undefined ? { apiKeyEnv: options.apiKeyEnv } : {}),
+  });
+
+  return {
+    name: options.name,
+
+    async *stream(request: StreamRequest): AsyncGenerator<StreamPart> {
+      const where = site(request.model);
+      const { system, messages } = toAnthropicMessages(request.messages);
+      const body = {
+        max_tokens: DEFAULT_MAX_TOKENS,
+        ...request.settings,
+        model: request.model,
+        messages,
+        ...(system ? { system } : {}),
+        ...(request.tools?.length
+          ? {
+              tools: request.tools.map((tool) => ({
+                name: tool.name,
+                description: tool.description,
+                input_schema: tool.parameters as Anthropic.Messages.Tool.InputSchema,
+              })),
+            }
+          : {}),
+        stream: true,
+      } as Anthropic.Messages.MessageCreateParamsStreaming;
+
+      let events: AsyncIterable<WireEvent>;
+      try {
+        events = await client.messages.create(body, { signal: request.signal });
+      } catch (error) {
+        throw toProviderError(error, where, request.signal, { timeoutMs, started: false });
+      }
+
+      const state = new EventReader();
+      try {
+        for await (const event of events) {
+          yield* state.read(event);
+        }
+      } catch (error) {
+        throw toProviderError(error, where, request.signal, { timeoutMs, started: true });
+      }
+      // The SDK ends the iteration quietly when the signal aborts.
+      if (request.signal.aborted) throw providerError('aborted', where);
+      if (!state.stopped) {
+        throw providerError('stream_broken', where, { detail: 'the server closed the stream before message_stop' });
+      }
+      yield* state.finish();
+    },
+
+    async check(signal: AbortSignal) {
+      try {
+        const page = await client.models.list({ limit: 20 }, { signal, timeout: CHECK_TIMEOUT_MS });
+        return { ok: true, detail: `${page.data.length} models listed` };
+      } catch (error) {
+        return { ok: false, detail: toProviderError(error, site(), signal, { timeoutMs: CHECK_TIMEOUT_MS, started: false }).message };
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------- stream events → parts
+
+type OpenBlock =
+  | { type: 'thinking'; signature?: string }
+  | { type: 'redacted_thinking'; data: string }
+  | { type: 'tool_use'; id: string }
+  | { type: 'other' };
+
+/**
+ * Turns events into parts, remembering the open content blocks by index and
+ * the usage numbers (input side from message_start, output from message_delta).
+ */
+class EventReader {
+  stopped = false;
+  private stopReason: string | null = null;
+  private readonly blocks = new Map<number, OpenBlock>();
+  private usage = { input: 0, cacheRead: 0, cacheCreation: 0, output: 0, thinking: 0 };
+
+  *read(event: WireEvent): Generator<StreamPart> {
+    switch (event.type) {
+      case 'message_start':
+        this.addUsage(event.message.usage);
+        return;
+      case 'content_block_start': {
+        const block = event.content_block;
+        if (block.type === 'text') {
+          this.blocks.set(event.index, { type: 'other' });
+          if (block.text) yield { type: 'text-delta', delta: block.text };
+        } else if (block.type === 'thinking') {
+          this.blocks.set(event.index, { type: 'thinking', ...(block.signature ? { signature: block.signature } : {}) });
+          if (block.thinking) yield { type: 'reasoning-delta', delta: block.thinking };
+        } else if (block.type === 'redacted_thinking') {
+          this.blocks.set(event.index, { type: 'redacted_thinking', data: block.data });
+        } else if (block.type === 'tool_use') {
+          this.blocks.set(event.index, { type: 'tool_use', id: block.id });
+          yield { type: 'tool-call-start', id: block.id, name: block.name };
+        } else {
+          // Server tools, web search results, ...: not part of our seam.
+          this.blocks.set(event.index, { type: 'other' });
+        }
+        return;
+      }
+      case 'content_block_delta': {
+        const open = this.blocks.get(event.index);
+        const delta = event.delta;
+        if (delta.type === 'text_delta') {
+          if (delta.text) yield { type: 'text-delta', delta: delta.text };
+        } else if (delta.type === 'thinking_delta') {
+          if (delta.thinking) yield { type: 'reasoning-delta', delta: delta.thinking };
+        } else if (delta.type === 'signature_delta') {
+          if (open?.type === 'thinking') open.signature = delta.signature;
+        } else if (delta.type === 'input_json_delta') {
+          if (open?.type === 'tool_use' && delta.partial_json) {
+            yield { type: 'tool-call-delta', id: open.id, delta: delta.partial_json };
+          }
+        }
+        return;
+      }
+      case 'content_block_stop': {
+        const open = this.blocks.get(event.index);
+        this.blocks.delete(event.index);
+        if (open?.type === 'thinking') yield { type: 'reasoning-end', ...(open.signature ? { signature: open.signature } : {}) };
+        else if (open?.type === 'redacted_thinking') yield { type: 'reasoning-end', redacted: open.data };
+        else if (open?.type === 'tool_use') yield { type: 'tool-call-end', id: open.id };
+        return;
+      }
+      case 'message_delta':
+        if (event.delta.stop_reason) this.stopReason = event.delta.stop_reason;
+        this.addUsage(event.usage);
+        return;
+      case 'message_stop':
+        this.stopped = true;
+        return;
+    }
+  }
+
+  /** Usage numbers are running totals: a later non-null value replaces an earlier one. */
+  private addUsage(usage: {
+    input_tokens?: number | null;
+    output_tokens?: number | null;
+    cache_read_input_tokens?: number | null;
+    cache_creation_input_tokens?: number | null;
+    output_tokens_details?: { thinking_tokens?: number | null } | null;
+  }): void {
+    this.usage.input = usage.input_tokens ?? this.usage.input;
+    this.usage.output = usage.output_tokens ?? this.usage.output;
+    this.usage.cacheRead = usage.cache_read_input_tokens ?? this.usage.cacheRead;
+    this.usage.cacheCreation = usage.cache_creation_input_tokens ?? this.usage.cacheCreation;
+    this.usage.thinking = usage.output_tokens_details?.thinking_tokens ?? this.usage.thinking;
+  }
+
+  /** The closing parts: usage, then finish. */
+  *finish(): Generator<StreamPart> {
+    const usage: TokenUsage = {
+      // Anthropic counts cached input apart from input_tokens; our inputTokens is all input.
+      inputTokens: this.usage.input + this.usage.cacheRead + this.usage.cacheCreation,
+      outputTokens: this.usage.output,
+      cachedTokens: this.usage.cacheRead,
+      reasoningTokens: this.usage.thinking,
+    };
+    yield { type: 'usage', usage };
+    yield { type: 'finish', reason: mapStopReason(this.stopReason) };
+  }
+}
+
+function mapStopReason(reason: string | null): FinishReason {
+  switch (reason) {
+    case 'end_turn':
+    case 'stop_sequence':
+      return 'stop';
+    case 'tool_use':
+      return 'tool_calls';
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'refusal':
+      return 'content_filter';
+    default:
+      return 'other';
+  }
+}
+
+// ---------------------------------------------------------------- messages → wire format
+
+export function toAnthropicMessages(messages: ChatMessage[]): { system: string | undefined; messages: WireMessage[] } {
+  const systemTexts: string[] = [];
+  const turns: { role: 'user' | 'assistant'; content: WireBlock[] }[] = [];
+
+  /** Appends blocks to the last turn when it has the same role, else starts a turn. */
+  const push = (role: 'user' | 'assistant', blocks: WireBlock[]) => {
+    if (blocks.length === 0) return;
+    const last = turns.at(-1);
+    if (last?.role === role) last.content.push(...blocks);
+    else turns.push({ role, content: [...blocks] });
+  };
+
+  for (const message of messages) {
+    switch (message.role) {
+      case 'system':
+        systemTexts.push(message.content);
+        break;
+      case 'user':
+        push('user', typeof message.content === 'string' ? textBlocks(message.content) : message.content.flatMap(toUserBlocks));
+        break;
+      case 'assistant':
+        push('assistant', assistantBlocks(message));
+        break;
+      case 'tool':
+        push('user', [
+          {
+            type: 'tool_result',
+            tool_use_id: message.toolCallId,
+            content: message.content,
+            ...(message.isError ? { is_error: true } : {}),
+          },
+        ]);
+        break;
+    }
+  }
+  // Tool results must come first in a user turn; text after them is fine.
+  for (const turn of turns) {
+    if (turn.role === 'user') {
+      turn.content.sort((a, b) => Number(b.type === 'tool_result') - Number(a.type === 'tool_result'));
+    }
+  }
+  return { system: systemTexts.length ? systemTexts.join('\n\n') : undefined, messages: turns };
+}
+
+/** The API rejects empty text blocks. */
+function textBlocks(text: string): WireBlock[] {
+  return text === '' ? [] : [{ type: 'text', text }];
+}
+
+function assistantBlocks(message: Extract<ChatMessage, { role: 'assistant' }>): WireBlock[] {
+  const blocks: WireBlock[] = [];
+  // Thinking goes first, as the model produced it; only signed thinking can be sent back.
+  for (const reasoning of message.reasoning ?? []) {
+    if (reasoning.redacted) blocks.push({ type: 'redacted_thinking', data: reasoning.redacted });
+    else if (reasoning.signature) blocks.push({ type: 'thinking', thinking: reasoning.text, signature: reasoning.signature });
+  }
+  blocks.push(...textBlocks(message.content));
+  for (const call of message.toolCalls ?? []) {
+    blocks.push({ type: 'tool_use', id: call.id, name: call.name, input: parseToolInput(call.arguments) });
+  }
+  return blocks;
+}
+
+/** Tool input must be an object; arguments that are not a JSON object are kept under `arguments`. */
+function parseToolInput(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  return { arguments: text };
+}
+
+const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
+type ImageType = (typeof IMAGE_TYPES)[number];
+
+/** `data` may be plain base64 or a `data:` URL. */
+function splitData(data: string, mimeType: string | undefined): { base64: string; mimeType: string | undefined } {
+  const match = /^data:([^;,]+);base64,(.*)$/s.exec(data);
+  return match ? { base64: match[2] ?? '', mimeType: match[1] } : { base64: data, mimeType };
+}
+
+function toUserBlocks(part: ContentPart): WireBlock[] {
+  switch (part.type) {
+    case 'text':
+      return textBlocks(part.text);
+    case 'image': {
+      if (part.url) return [{ type: 'image', source: { type: 'url', url: part.url } }];
+      if (!part.data) return [];
+      const { base64, mimeType } = splitData(part.data, part.mimeType);
+      const mediaType: ImageType = IMAGE_TYPES.includes(mimeType as ImageType) ? (mimeType as ImageType) : 'image/png';
+      return [{ type: 'image', source: { type: 'base64', media_type: mediaType, data: base64 } }];
+    }
+    case 'file': {
+      const title = part.name ? { title: part.name } : {};
+      if (part.data) {
+        const { base64, mimeType } = splitData(part.data, part.mimeType);
+        if (mimeType === 'application/pdf') {
+          return [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: base64 }, ...title }];
+        }
+        if (mimeType?.startsWith('text/')) {
+          const text = Buffer.from(base64, 'base64').toString('utf8');
+          return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: text }, ...title }];
+        }
+        return textBlocks(`[file ${part.name ?? ''} of type ${mimeType ?? 'unknown'} left out: not supported]`);
+      }
+      if (part.url) return [{ type: 'document', source: { type: 'url', url: part.url }, ...title }];
+      return [];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- errors
+
+/** The kind for an `error` event inside a stream, by its error type. */
+function kindForErrorType(type: string | null): ProviderErrorKind {
+  switch (type) {
+    case 'rate_limit_error':
+      return 'rate_limited';
+    case 'overloaded_error':
+    case 'api_error':
+      return 'server_error';
+    case 'invalid_request_error':
+      return 'invalid_request';
+    case 'authentication_error':
+    case 'permission_error':
+      return 'authentication';
+    default:
+      return 'stream_broken';
+  }
+}
+
+function toProviderError(
+  error: unknown,
+  where: FailureSite,
+  signal: AbortSignal,
+  context: { timeoutMs: number; started: boolean },
+): ProviderError {
+  if (error instanceof ProviderError) return error;
+  if (signal.aborted || error instanceof APIUserAbortError) return providerError('aborted', where);
+  if (error instanceof APIConnectionTimeoutError) return providerError('timeout', where, { timeoutMs: context.timeoutMs });
+  if (error instanceof APIConnectionError) {
+    const cause = error.cause instanceof Error ? error.cause.message : error.message;
+    return providerError(context.started ? 'stream_broken' : 'connection', where, { detail: cause });
+  }
+  if (error instanceof APIError) {
+    const detail = error.apiMessage ?? error.message;
+    if (typeof error.status === 'number') {
+      const retryAfterMs = retryAfterMsFrom(error.headers);
+      return providerError(errorKindForStatus(error.status), where, {
+        status: error.status,
+        detail,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
+    }
+    // An `event: error` inside the stream (e.g. overloaded_error).
+    return providerError(kindForErrorType(error.type), where, { detail: `${error.type ?? 'error'} event: ${detail}` });
+  }
+  // A cut connection (`terminated`) or unreadable JSON.
+  const detail = error instanceof Error ? error.message : String(error);
+  return providerError(context.started ? 'stream_broken' : 'connection', where, { detail });
+}
