@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config/index.js';
+import { readEnvironment, type Config } from './config/index.js';
 import { resolveRootToken, type RootToken } from './config/root-token.js';
 import { modelStreamFactory } from './engine/models.js';
 import { RunManager } from './engine/runs.js';
@@ -15,7 +15,7 @@ import { createBus, createEventLog } from './events/index.js';
 import { createApp } from './http/app.js';
 import type { AppContext } from './http/context.js';
 import { createLogger, type Logger } from './logger.js';
-import { costOf } from './providers/pricing.js';
+import { costOf, priceTable } from './providers/pricing.js';
 import { createProviderRegistry } from './providers/registry.js';
 import { openDatabase } from './store/database.js';
 import { createRepos } from './store/repos/index.js';
@@ -53,7 +53,8 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
   const eventLog = createEventLog({ redisUrl: config.REDIS_URL, logger });
   const bus = createBus({ redisUrl: config.REDIS_URL, logger });
 
-  const providers = createProviderRegistry(config);
+  const providers = createProviderRegistry(config, readEnvironment());
+  const prices = priceTable(config.CONCLAVE_PRICES);
   const tools = new ToolRegistry();
   for (const tool of builtinTools()) tools.register(tool);
   const runs = new RunManager({
@@ -63,7 +64,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     logger,
     tools,
     modelStream: modelStreamFactory(providers, options.engine?.retryBaseDelayMs ? { baseDelayMs: options.engine.retryBaseDelayMs } : {}),
-    costOf: (model, usage) => costOf(model, usage) ?? 0,
+    costOf: (model, usage) => costOf(model, usage, prices) ?? 0,
     retentionSeconds: config.CONCLAVE_EVENT_RETENTION_SECONDS,
     heartbeatMs: options.engine?.heartbeatMs,
     staleAfterMs: options.engine?.staleAfterMs,

@@ -8,13 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../runtime/config/index.js';
-import { startRuntime, type RuntimeHandle } from '../../runtime/server.js';
+import { startRuntime, type RuntimeHandle, type StartOptions } from '../../runtime/server.js';
 import { createTestDatabase, serviceUrl } from './services.js';
 
 export interface TestRuntimeOptions {
   database?: 'pglite' | 'postgres';
   eventLog?: 'memory' | 'redis';
   env?: Record<string, string>;
+  engine?: StartOptions['engine'];
 }
 
 export interface ApiResponse<T = any> {
@@ -47,7 +48,7 @@ export async function startTestRuntime(options: TestRuntimeOptions = {}): Promis
     env.REDIS_URL = redis;
   }
   const config = loadConfig(env, dataDir);
-  const handle = await startRuntime(config, { logger: pino({ level: 'silent' }), inMemoryDatabase: options.database !== 'postgres' });
+  const handle = await startRuntime(config, { logger: pino({ level: 'silent' }), inMemoryDatabase: options.database !== 'postgres', engine: options.engine });
   const token = handle.rootToken.token;
 
   return {
