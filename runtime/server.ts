@@ -63,11 +63,16 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     bus,
     logger,
     tools,
-    modelStream: modelStreamFactory(providers, options.engine?.retryBaseDelayMs ? { baseDelayMs: options.engine.retryBaseDelayMs } : {}),
+    modelStream: modelStreamFactory(providers, {
+      attempts: config.CONCLAVE_PROVIDER_RETRIES + 1,
+      baseDelayMs: options.engine?.retryBaseDelayMs ?? config.CONCLAVE_PROVIDER_RETRY_BASE_MS,
+    }),
     costOf: (model, usage) => costOf(model, usage, prices) ?? 0,
     retentionSeconds: config.CONCLAVE_EVENT_RETENTION_SECONDS,
-    heartbeatMs: options.engine?.heartbeatMs,
-    staleAfterMs: options.engine?.staleAfterMs,
+    maxSteps: config.CONCLAVE_MAX_STEPS,
+    heartbeatMs: options.engine?.heartbeatMs ?? config.CONCLAVE_SESSION_HEARTBEAT_SECONDS * 1000,
+    staleAfterMs: options.engine?.staleAfterMs ?? config.CONCLAVE_SESSION_HEARTBEAT_SECONDS * 3000,
+    soleProcess: database.kind === 'pglite',
   });
   await runs.start();
 
@@ -81,7 +86,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     rootToken: rootToken.token,
     version: VERSION,
     runs,
-    sseHeartbeatMs: options.engine?.sseHeartbeatMs ?? 15_000,
+    sseHeartbeatMs: options.engine?.sseHeartbeatMs ?? config.CONCLAVE_SSE_HEARTBEAT_SECONDS * 1000,
   };
   const app = createApp(context);
 

@@ -122,6 +122,18 @@ export const configSchema = z.object({
   DATABASE_URL: optionalUrl(['postgres:', 'postgresql:']),
   REDIS_URL: optionalUrl(['redis:', 'rediss:']),
   CONCLAVE_EVENT_RETENTION_SECONDS: integer(3600, 1, 30 * 86_400),
+  // engine
+  CONCLAVE_MAX_STEPS: integer(25, 1, 1000),
+  CONCLAVE_SSE_HEARTBEAT_SECONDS: integer(15, 1, 3600),
+  CONCLAVE_SESSION_HEARTBEAT_SECONDS: integer(5, 1, 3600),
+  CONCLAVE_PROVIDER_RETRIES: integer(2, 0, 10),
+  CONCLAVE_PROVIDER_RETRY_BASE_MS: integer(1000, 1, 60_000),
+  CONCLAVE_COMPACTION_THRESHOLD: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 0.8 : Number(v)))
+    .pipe(z.number({ message: 'must be a number' }).gt(0, 'must be above 0').max(1, 'must be at most 1')),
+  CONCLAVE_CONTEXT_WINDOW_TOKENS: integer(128_000, 1000, 10_000_000),
   // providers (standard names)
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: optionalUrl(['http:', 'https:']),

@@ -52,6 +52,11 @@ export interface RunManagerDeps {
   /** Heartbeat and orphan sweep cadence. */
   heartbeatMs?: number;
   staleAfterMs?: number;
+  /**
+   * The database serves only this process (embedded PGlite): every session
+   * found running at start-up is an orphan, whatever its heartbeat says.
+   */
+  soleProcess?: boolean;
 }
 
 export interface StartRequest {
@@ -126,7 +131,7 @@ export class RunManager {
     const { bus } = this.deps;
     this.unsubscribe.push(await bus.subscribe(CONTROL_CHANNEL, (m) => void this.onControl(m as ControlMessage)));
     this.unsubscribe.push(await bus.subscribe(replyChannel(this.runnerId), (m) => this.onReply(m as ControlMessage)));
-    await this.recoverOrphans();
+    await this.recoverOrphans(this.deps.soleProcess ? 0 : undefined);
     const heartbeat = setInterval(() => void this.heartbeat(), this.deps.heartbeatMs ?? 5000);
     heartbeat.unref();
     this.timers.push(heartbeat);
@@ -576,8 +581,8 @@ export class RunManager {
    * Sessions marked running whose process stopped beating its heart are
    * failed with RUN_ERROR `runtime_restarted`.
    */
-  async recoverOrphans(): Promise<number> {
-    const staleBefore = new Date(Date.now() - (this.deps.staleAfterMs ?? 15_000));
+  async recoverOrphans(staleAfterMs = this.deps.staleAfterMs ?? 15_000): Promise<number> {
+    const staleBefore = new Date(Date.now() - staleAfterMs + 1);
     const orphans = await this.deps.db
       .select()
       .from(sessions)
@@ -585,7 +590,7 @@ export class RunManager {
         and(
           eq(sessions.status, 'running'),
           sql`(${sessions.runnerId} is distinct from ${this.runnerId})`,
-          lt(sessions.heartbeatAt, staleBefore),
+          sql`(${sessions.heartbeatAt} is null or ${lt(sessions.heartbeatAt, staleBefore)})`,
         ),
       )
       .orderBy(asc(sessions.createdAt));

@@ -4,7 +4,8 @@
  * Owns: the Redis stream layout (one stream per key under `keyPrefix`, one
  * field `e` holding the event JSON), reset detection, and the ONE multiplexed
  * reader per RedisEventLog that serves every live follower of every key.
- * Requires Redis >= 7.0 (XINFO STREAM `max-deleted-entry-id`).
+ * Redis >= 7.0 is recommended (XINFO STREAM `entries-added`); on 6.2 reset
+ * detection is more conservative (see cursorLost).
  *
  * Connections per RedisEventLog: `commands` (auto-pipelined, everything but the
  * blocking read) and `reader` (only XREAD BLOCK, plus CLIENT ID after each
@@ -224,26 +225,44 @@ export class RedisEventLog implements EventLog {
   /**
    * True when a stream can no longer be continued after `after`.
    *
-   * Reset rule: the key is gone (expired or removed), or an entry newer than
-   * the cursor has been deleted, i.e. XINFO STREAM `max-deleted-entry-id` >
-   * `after` (Redis >= 7.0; trimming only removes the oldest entries, so this
-   * means entries right after the cursor are gone). Nothing extra is stored.
+   * Reset rule (nothing extra is stored; one XINFO STREAM):
+   *  - the key does not exist (expired or removed): reset;
+   *  - `max-deleted-entry-id` > after (an XDEL removed an entry after the cursor): reset;
+   *  - otherwise, if entries were trimmed (`entries-added` > `length`) and the
+   *    oldest retained entry is newer than the cursor: reset. Trimming removes
+   *    the oldest entries and Redis does not record the last trimmed id, so a
+   *    cursor sitting exactly on the last trimmed entry is also reported as
+   *    reset: conservative (a needless refetch), never a silent gap.
+   *    (MAXLEN trimming does not move `max-deleted-entry-id`, hence this rule.)
+   *  - an empty stream that has lost entries: reset when it ever held an id
+   *    newer than the cursor (`last-generated-id`).
+   * On Redis < 7.0 (no `entries-added`) every stream counts as trimmed.
    * Known limit: a cursor from a key that expired and was then re-created is
-   * not detected (the new stream has deleted nothing).
+   * not detected (the new stream has lost nothing).
    */
   private async cursorLost(redisKey: string, after: string): Promise<boolean> {
-    let info: unknown;
+    let reply: unknown;
     try {
-      info = await this.commands.call('XINFO', 'STREAM', redisKey);
+      reply = await this.commands.call('XINFO', 'STREAM', redisKey);
     } catch (error) {
       if (error instanceof Error && /no such key/i.test(error.message)) return true;
       throw error;
     }
-    const fields = Array.isArray(info) ? info : [];
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === 'max-deleted-entry-id') return compareIds(String(fields[i + 1]), after) > 0;
-    }
-    throw new Error('XINFO STREAM has no max-deleted-entry-id: Redis 7.0 or later is required');
+    const info = new Map<string, unknown>();
+    const fields = Array.isArray(reply) ? reply : [];
+    for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+
+    const maxDeleted = info.get('max-deleted-entry-id');
+    if (typeof maxDeleted === 'string' && compareIds(maxDeleted, after) > 0) return true;
+
+    const length = Number(info.get('length'));
+    const added = info.get('entries-added');
+    const trimmed = added === undefined || Number(added) > length;
+    if (!trimmed) return false;
+    if (length === 0) return compareIds(String(info.get('last-generated-id')), after) > 0;
+    const firstEntry = info.get('first-entry');
+    const firstId = Array.isArray(firstEntry) ? String(firstEntry[0]) : null;
+    return firstId !== null && compareIds(firstId, after) > 0;
   }
 
   /** XRANGE / XREAD entries `[[id, [field, value, ...]], ...]` to LogEntry[]. */
@@ -344,7 +363,6 @@ export class RedisEventLog implements EventLog {
     this.watched.set(redisKey, { lastId: cursor, followers: new Set([queue]), recheck: false });
     this.keyGeneration += 1;
     if (this.idleWake) this.idleWake();
-    else this.wakeReader();
     return { queue, gapUntil: null };
   }
 
@@ -386,7 +404,7 @@ export class RedisEventLog implements EventLog {
       }
 
       try {
-        if (Array.isArray(reply)) await this.deliver(reply as [string, unknown][]);
+        await this.deliver(streamsOf(reply));
       } catch (error) {
         // The reset check failed (commands connection trouble); the batch is
         // still delivered by the next XREAD since lastId did not move.
@@ -617,6 +635,21 @@ export class RedisBus implements Bus {
       }
     }
   }
+}
+
+/**
+ * XREAD's reply as `[key, entries]` pairs. RESP2 (and ioredis's own xread())
+ * gives nested pairs; `call()` over RESP3 gives the map flattened as
+ * `[key1, entries1, key2, entries2, ...]`. Null (timeout/unblock) gives [].
+ */
+function streamsOf(reply: unknown): [string, unknown][] {
+  if (!Array.isArray(reply)) return [];
+  if (reply.length > 0 && !Array.isArray(reply[0])) {
+    const pairs: [string, unknown][] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), reply[i + 1]]);
+    return pairs;
+  }
+  return reply as [string, unknown][];
 }
 
 /**
