@@ -69,6 +69,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     }),
     costOf: (model, usage) => costOf(model, usage, prices) ?? 0,
     retentionSeconds: config.CONCLAVE_EVENT_RETENTION_SECONDS,
+    compaction: { threshold: config.CONCLAVE_COMPACTION_THRESHOLD, contextWindow: config.CONCLAVE_CONTEXT_WINDOW_TOKENS },
     maxSteps: config.CONCLAVE_MAX_STEPS,
     heartbeatMs: options.engine?.heartbeatMs ?? config.CONCLAVE_SESSION_HEARTBEAT_SECONDS * 1000,
     staleAfterMs: options.engine?.staleAfterMs ?? config.CONCLAVE_SESSION_HEARTBEAT_SECONDS * 3000,
@@ -86,6 +87,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     rootToken: rootToken.token,
     version: VERSION,
     runs,
+    providers,
     sseHeartbeatMs: options.engine?.sseHeartbeatMs ?? config.CONCLAVE_SSE_HEARTBEAT_SECONDS * 1000,
   };
   const app = createApp(context);

@@ -28,7 +28,8 @@ import {
 } from '../store/schema.js';
 import { compressEvents } from './display.js';
 import { SessionEmitter } from './emitter.js';
-import { buildHistory, HISTORY_STATUSES } from './history.js';
+import { compactIfNeeded } from './compaction.js';
+import { buildHistory, HISTORY_STATUSES, sessionChain } from './history.js';
 import { runAgentLoop, type LoopResult, type ModelStream } from './loop.js';
 import { baseVariables, renderPrompt } from './prompt.js';
 import { SteeringQueue } from './steering.js';
@@ -48,6 +49,8 @@ export interface RunManagerDeps {
   /** USD cost of a model's usage. */
   costOf(modelId: string, usage: { inputTokens: number; outputTokens: number; cachedTokens: number; reasoningTokens: number }): number;
   retentionSeconds: number;
+  /** Compaction: share of the context window that triggers it, and the window when a preset names none. */
+  compaction: { threshold: number; contextWindow: number };
   maxSteps?: number;
   /** Heartbeat and orphan sweep cadence. */
   heartbeatMs?: number;
@@ -114,6 +117,12 @@ export function inputText(input: Input): string {
   return input
     .map((p) => (p.type === 'text' ? p.text : p.type === 'image' ? '[image]' : `[file${p.name ? ` ${p.name}` : ''}]`))
     .join('\n');
+}
+
+/** A preset's context window: `model.settings.context_window`, or the default. */
+function contextWindowOf(preset: PresetRow, fallback: number): number {
+  const value = preset.model.settings.context_window;
+  return typeof value === 'number' && value > 0 ? value : fallback;
 }
 
 export class RunManager {
@@ -305,13 +314,30 @@ export class RunManager {
     const { session } = live;
     let result: LoopResult;
     try {
+      const stream = this.deps.modelStream(preset);
       const all = await this.deps.db.select().from(sessions).where(eq(sessions.conversationId, conversation.id));
-      const history = buildHistory(all.filter((s) => HISTORY_STATUSES.includes(s.status)), session.parentSessionId, {
-        summary:
-          conversation.summary && conversation.summaryThroughSessionId
-            ? { text: conversation.summary, throughSessionId: conversation.summaryThroughSessionId }
-            : null,
+      const committed = all.filter((s) => HISTORY_STATUSES.includes(s.status));
+      let summary =
+        conversation.summary && conversation.summaryThroughSessionId
+          ? { text: conversation.summary, throughSessionId: conversation.summaryThroughSessionId }
+          : null;
+      const compacted = await compactIfNeeded({
+        chain: sessionChain(committed, session.parentSessionId, summary?.throughSessionId),
+        previousSummary: summary?.text ?? null,
+        contextWindow: contextWindowOf(preset, this.deps.compaction.contextWindow),
+        threshold: this.deps.compaction.threshold,
+        stream,
+        emitter,
+        signal: live.abort.signal,
       });
+      if (compacted) {
+        summary = { text: compacted.summary, throughSessionId: compacted.throughSessionId };
+        await this.deps.db
+          .update(conversations)
+          .set({ summary: compacted.summary, summaryThroughSessionId: compacted.throughSessionId })
+          .where(eq(conversations.id, conversation.id));
+      }
+      const history = buildHistory(committed, session.parentSessionId, { summary });
       const system = renderPrompt(
         preset.systemPrompt,
         baseVariables(new Date(), {
@@ -332,7 +358,7 @@ export class RunManager {
       const input: ChatMessage[] = [{ role: 'user', content: inputToContent(session.input as Input) }];
       result = await runAgentLoop({
         emitter,
-        stream: this.deps.modelStream(preset),
+        stream,
         system,
         history,
         input,
@@ -392,6 +418,7 @@ export class RunManager {
         messages: result.messages,
         display: compressEvents(emitter.history),
         finalMessage: result.status === 'completed' ? result.finalMessage : null,
+        searchText: [inputText(session.input as Input), ...result.messages.flatMap((m) => (m.role === 'assistant' && m.content ? [m.content] : []))].join('\n'),
         usage,
         model: result.model,
         error,

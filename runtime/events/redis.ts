@@ -358,11 +358,12 @@ export class RedisEventLog implements EventLog {
     const watch = this.watched.get(redisKey);
     if (watch) {
       watch.followers.add(queue);
-      return { queue, gapUntil: compareIds(watch.lastId, cursor) > 0 ? watch.lastId : null };
+      return { queue, gapUntil: null };
     }
     this.watched.set(redisKey, { lastId: cursor, followers: new Set([queue]), recheck: false });
     this.keyGeneration += 1;
     if (this.idleWake) this.idleWake();
+    else this.wakeReader();
     return { queue, gapUntil: null };
   }
 

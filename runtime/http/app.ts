@@ -17,6 +17,7 @@ import { bindingRoutes } from './routes/bindings.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { keyRoutes } from './routes/keys.js';
 import { presetRoutes } from './routes/presets.js';
+import { providerRoutes } from './routes/providers.js';
 import { runRoutes } from './routes/runs.js';
 import { systemRoutes } from './routes/system.js';
 import { workspaceRoutes } from './routes/workspaces.js';
@@ -30,6 +31,7 @@ export function allRoutes(ctx: AppContext): AnyRoute[] {
     ...runRoutes(ctx),
     ...bindingRoutes(ctx),
     ...keyRoutes(ctx),
+    ...providerRoutes(ctx),
   ];
   return routes;
 }

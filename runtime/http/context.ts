@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import type { RunManager } from '../engine/runs.js';
 import type { Bus, EventLog } from '../events/types.js';
 import type { Logger } from '../logger.js';
+import type { ProviderRegistry } from '../providers/registry.js';
 import type { Database } from '../store/database.js';
 import type { Repos } from '../store/repos/index.js';
 
@@ -16,6 +17,7 @@ export interface AppContext {
   rootToken: string;
   version: string;
   runs: RunManager;
+  providers: ProviderRegistry;
   /** Interval of SSE comment heartbeats. */
   sseHeartbeatMs: number;
 }

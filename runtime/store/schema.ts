@@ -238,6 +238,8 @@ export const sessions = pgTable(
     /** Display history: one chunk per message / tool call, compressed at commit. */
     display: jsonb('display').$type<unknown[]>().notNull().default([]),
     finalMessage: text('final_message'),
+    /** The input and output text, for full-text search (set at commit). */
+    searchText: text('search_text'),
     /** Tool calls awaiting approval or results (human in the loop). */
     pending: jsonb('pending').$type<unknown>(),
     /** The model that actually answered, after fallbacks. */
@@ -262,6 +264,7 @@ export const sessions = pgTable(
       .on(t.conversationId)
       .where(sql`${t.type} = 'agent' and ${t.status} = 'running'`),
     index('sessions_status_idx').on(t.status),
+    index('sessions_search_idx').using('gin', sql`to_tsvector('english', coalesce(${t.searchText}, ''))`),
   ],
 );
 

@@ -378,3 +378,53 @@ describe('history', () => {
     expect(resumed.map((e) => e.id)).toEqual(all.slice(3).map((e) => e.id));
   });
 });
+
+describe('search, compaction, providers', () => {
+  it('finds conversations by the text of their messages, with stemming', async () => {
+    openai.script({ text: 'The penguins were migrating south.' });
+    const id = await conversation('gpt', { title: 'Zoo notes' });
+    const run = await send(id, 'Tell me about birds');
+    await sessionEvents(rt.url, rt.token, run.body.session_id);
+    const byAnswer = await rt.api('GET', '/api/conversations?q=penguin%20migrate');
+    expect(byAnswer.body.items.map((c: { id: string }) => c.id)).toEqual([id]);
+    const byInput = await rt.api('GET', '/api/conversations?q=bird');
+    expect(byInput.body.items.map((c: { id: string }) => c.id)).toContain(id);
+    const none = await rt.api('GET', '/api/conversations?q=giraffe');
+    expect(none.body.items.map((c: { id: string }) => c.id)).not.toContain(id);
+  });
+
+  it('summarises older turns once the prompt passes the threshold, and uses the summary after', async () => {
+    await rt.api('POST', '/api/presets', {
+      body: { id: 'small', name: 'Small window', model: { name: 'openai:small', settings: { context_window: 1000 } } },
+    });
+    openai.onRequest((req) => {
+      const system = req.body.messages[0]?.content ?? '';
+      if (String(system).startsWith('You compress conversations')) return { text: 'SUMMARY: the user likes tea.' };
+      return { text: 'ok', usage: { promptTokens: 900, completionTokens: 10 } };
+    });
+    const id = await conversation('small');
+    for (const text of ['I like tea', 'and biscuits']) {
+      const run = await send(id, text);
+      await sessionEvents(rt.url, rt.token, run.body.session_id);
+    }
+    const third = await send(id, 'what do I like?');
+    const events = await sessionEvents(rt.url, rt.token, third.body.session_id);
+    const compaction = events.find((e) => e.event.name === 'compaction');
+    expect(compaction?.event.value).toMatchObject({ summarized_sessions: 1, context_window: 1000 });
+    const last = openai.chatRequests().at(-1)!.body;
+    expect(JSON.stringify(last.messages)).toContain('SUMMARY: the user likes tea.');
+    expect(JSON.stringify(last.messages)).not.toContain('I like tea');
+    expect(last.messages.slice(-3).map((m: { content: string }) => m.content)).toEqual(['and biscuits', 'ok', 'what do I like?']);
+    expect(last).not.toHaveProperty('context_window');
+    expect((await rt.api('GET', `/api/conversations/${id}`)).body.summary).toBe('SUMMARY: the user likes tea.');
+    openai.onRequest(undefined);
+  });
+
+  it('lists providers and whether each answers', async () => {
+    const res = await rt.api('GET', '/api/providers');
+    const byName = Object.fromEntries(res.body.items.map((p: { name: string }) => [p.name, p]));
+    expect(byName.openai).toMatchObject({ configured: true, reachable: true, base_url: openai.baseURL });
+    expect(byName.anthropic).toMatchObject({ configured: true, reachable: true });
+    expect(byName.deepseek).toMatchObject({ configured: false, reachable: null });
+  });
+});

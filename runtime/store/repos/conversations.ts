@@ -4,10 +4,10 @@
  * its platform places. Anyone else gets "not found", never "forbidden", so
  * existence does not leak.
  */
-import { and, desc, eq, ilike, sql } from 'drizzle-orm';
+import { and, desc, eq, ilike, or, sql } from 'drizzle-orm';
 import type { Db } from '../database.js';
 import { afterCursor, decodeCursor, toPage } from '../paging.js';
-import { bindings, conversations, type ConversationRow, type ConversationStatus } from '../schema.js';
+import { bindings, conversations, sessions, type ConversationRow, type ConversationStatus } from '../schema.js';
 
 export type ConversationInsert = typeof conversations.$inferInsert;
 export type ConversationUpdate = Partial<Omit<ConversationInsert, 'id' | 'userId' | 'createdAt'>>;
@@ -29,6 +29,18 @@ export interface ConversationListQuery {
 /** Escapes LIKE wildcards so a search for `50%` means the text `50%`. */
 function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * A conversation matches a search when its title contains the text, or any of
+ * its sessions' input or output matches it as full-text (English stemming).
+ */
+function matches(q: string) {
+  return or(
+    ilike(conversations.title, likePattern(q)),
+    sql`exists (select 1 from ${sessions} where ${sessions.conversationId} = ${conversations.id}
+        and to_tsvector('english', coalesce(${sessions.searchText}, '')) @@ websearch_to_tsquery('english', ${q}))`,
+  );
 }
 
 export function createConversationsRepo(db: Db) {
@@ -62,7 +74,7 @@ export function createConversationsRepo(db: Db) {
             eq(conversations.userId, userId),
             query.status ? eq(conversations.status, query.status) : undefined,
             query.metadata ? sql`${conversations.metadata} @> ${JSON.stringify(query.metadata)}::jsonb` : undefined,
-            query.q ? ilike(conversations.title, likePattern(query.q)) : undefined,
+            query.q ? matches(query.q) : undefined,
             afterCursor(conversations.createdAt, conversations.id, decodeCursor(query.cursor)),
           ),
         )
