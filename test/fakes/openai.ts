@@ -207,6 +207,7 @@ export interface FakeHttp {
 /** Starts a node:http server on 127.0.0.1:0 that records each request, then hands it to `handle`. */
 export async function startFakeHttp(
   handle: (request: RecordedRequest, res: ServerResponse) => Promise<void>,
+  port = 0,
 ): Promise<FakeHttp> {
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
@@ -225,11 +226,10 @@ export async function startFakeHttp(
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     server,
-    port,
+    port: (server.address() as AddressInfo).port,
     requests,
     close: () =>
       new Promise<void>((resolve) => {
@@ -259,7 +259,8 @@ export interface FakeOpenAI {
   close(): Promise<void>;
 }
 
-export async function startFakeOpenAI(): Promise<FakeOpenAI> {
+/** `port` 0 (the default) picks a free one. */
+export async function startFakeOpenAI(port = 0): Promise<FakeOpenAI> {
   const script = new Script<OpenAITurn>();
   const fake: FakeOpenAI = {
     baseURL: '',
@@ -288,7 +289,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       return;
     }
     sendJson(res, 404, openAIError(`Unknown request URL: ${request.method} ${request.path}`, 'invalid_request_error', 'unknown_url'));
-  });
+  }, port);
   fake.requests = http.requests;
   fake.baseURL = `http://127.0.0.1:${http.port}/v1`;
   return fake;
