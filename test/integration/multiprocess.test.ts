@@ -149,4 +149,42 @@ describe('embedded runtime restart', () => {
       await fake.close();
     }
   });
+
+  it('drains on SIGTERM: short sessions finish, long ones are interrupted after the timeout', async () => {
+    const fake = await startFakeOpenAI();
+    const dataDir = `/tmp/conclave-drain-${process.pid}-${Date.now()}`;
+    const env = {
+      CONCLAVE_AUTH_TOKEN: TOKEN,
+      CONCLAVE_DATA_DIR: dataDir,
+      OPENAI_BASE_URL: fake.baseURL,
+      OPENAI_API_KEY: 'x',
+      CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS: '1',
+    };
+    fake.onRequest((req) =>
+      JSON.stringify(req.body.messages).includes('short')
+        ? { text: ['quick ', 'answer'], chunkDelayMs: 150 }
+        : { text: Array.from({ length: 500 }, () => 'slow '), tokensPerSecond: 20 },
+    );
+    const runtime = await spawnRuntime(env);
+    await call(runtime.url, 'POST', '/api/presets', { id: 'gpt', name: 'GPT', model: 'openai:gpt-test' });
+    const ids: string[] = [];
+    for (const input of ['short one', 'long one']) {
+      const conversation = await call(runtime.url, 'POST', '/api/conversations', { preset_id: 'gpt' });
+      const run = await call(runtime.url, 'POST', `/api/conversations/${conversation.body.id}/messages`, { input });
+      ids.push(run.body.session_id);
+    }
+    const stopping = Date.now();
+    await runtime.stop('SIGTERM');
+    const stoppedAfter = Date.now() - stopping;
+    expect(stoppedAfter).toBeLessThan(5000);
+    const again = await spawnRuntime(env);
+    try {
+      const [short, long] = await Promise.all(ids.map(async (id) => (await call(again.url, 'GET', `/api/sessions/${id}`)).body));
+      expect(short).toMatchObject({ status: 'completed', final_message: 'quick answer' });
+      expect(long).toMatchObject({ status: 'interrupted', error: { code: 'interrupted' } });
+    } finally {
+      await again.stop();
+      await fake.close();
+    }
+  });
 });
