@@ -163,7 +163,8 @@ export class RedisEventLog implements EventLog {
 
   async retain(key: string, seconds: number): Promise<void> {
     this.assertOpen();
-    await this.commands.expire(this.key(key), Math.max(1, Math.ceil(seconds)));
+    // PEXPIRE rather than EXPIRE: fractional seconds behave as in the memory log.
+    await this.commands.pexpire(this.key(key), Math.max(0, Math.round(seconds * 1000)));
   }
 
   async remove(key: string): Promise<void> {
@@ -358,7 +359,7 @@ export class RedisEventLog implements EventLog {
     const watch = this.watched.get(redisKey);
     if (watch) {
       watch.followers.add(queue);
-      return { queue, gapUntil: null };
+      return { queue, gapUntil: compareIds(watch.lastId, cursor) > 0 ? watch.lastId : null };
     }
     this.watched.set(redisKey, { lastId: cursor, followers: new Set([queue]), recheck: false });
     this.keyGeneration += 1;

@@ -195,6 +195,31 @@ function eventLogContract(name: string, factory: Factory): void {
       expectStrictlyIncreasing(entryIds(items));
     });
 
+    it('lets followers join a busy, already-followed key at any time without gaps or duplicates', async () => {
+      const log = openLog();
+      const key = newKey('busy');
+      const total = 1000;
+      const first = startFollower(log, key, null, total);
+      const late: Follower[] = [];
+      const writer = (async () => {
+        for (let n = 0; n < total; n += 2) {
+          const ids = await log.append(key, events(n, 2));
+          // Every 10 events another follower joins, from a cursor a little behind.
+          if (n % 10 === 0 && n > 0) late.push(startFollower(log, key, ids[0]!, total - n - 1));
+          if (n % 10 === 0) await sleep(1);
+        }
+      })();
+      await writer;
+      expect(numbers(await first.done)).toEqual(range(0, total - 1));
+      const lateResults = await Promise.all(late.map((f) => f.done));
+      expect(lateResults.length).toBe(99);
+      for (const items of lateResults) {
+        const from = numbers(items)[0] as number;
+        expect(numbers(items)).toEqual(range(from, total - 1));
+        expectStrictlyIncreasing(entryIds(items));
+      }
+    });
+
     it('serves 1,000 keys followed at once without losing or duplicating events', { timeout: 90_000 }, async () => {
       const log = openLog();
       const keys = Array.from({ length: 1000 }, () => newKey('many'));
@@ -356,7 +381,8 @@ describeWith('redis', 'redis', () => {
     it('keeps followers going without loss when connections are killed', { timeout: 60_000 }, async () => {
       const log = factory.log();
       opened.push(log);
-      admin = new Redis(url());
+      const killer = new Redis(url());
+      admin = killer;
       const keys = Array.from({ length: 5 }, () => newKey('kill'));
       const followers = keys.map((key) => startFollower(log, key, null, 40, 45_000));
       const writeRound = (round: number) => Promise.all(keys.map((key) => log.append(key, events(round * 10, 10))));
@@ -366,18 +392,24 @@ describeWith('redis', 'redis', () => {
 
       // Kill every connection of this run (as CLIENT KILL TYPE normal would,
       // but without disturbing other test files sharing the server).
-      const all = await ourClients(admin);
+      const all = await ourClients(killer);
       expect(all.length).toBeGreaterThanOrEqual(2);
-      for (const id of all) await admin.call('CLIENT', 'KILL', 'ID', id);
+      for (const id of all) await killer.call('CLIENT', 'KILL', 'ID', id);
       await writeRound(1);
       await vi.waitFor(() => followers.forEach((f) => expect(f.items).toHaveLength(20)), { timeout: 10_000 });
 
       // Kill only the reader, while it is blocked; write while it is away.
-      const readerIds = await ourClients(admin, 'events-reader');
+      const readerIds = await ourClients(killer, 'events-reader');
       expect(readerIds).toHaveLength(1);
-      await admin.call('CLIENT', 'KILL', 'ID', readerIds[0]!);
+      await killer.call('CLIENT', 'KILL', 'ID', readerIds[0]!);
       await writeRound(2);
       await writeRound(3);
+      // The reader really did come back on a new connection.
+      await vi.waitFor(async () => {
+        const now = await ourClients(killer, 'events-reader');
+        expect(now).toHaveLength(1);
+        expect(now[0]).not.toBe(readerIds[0]);
+      });
 
       const results = await Promise.all(followers.map((f) => f.done));
       for (const items of results) {
