@@ -11,6 +11,9 @@ import { resolveRootToken, type RootToken } from './config/root-token.js';
 import { modelStreamFactory } from './engine/models.js';
 import { RunManager } from './engine/runs.js';
 import { builtinTools, ToolRegistry } from './engine/tools.js';
+import { filesToolSource } from './engine/toolsets/files.js';
+import { httpToolSource } from './engine/toolsets/http.js';
+import { mcpToolSource } from './engine/toolsets/mcp.js';
 import { createBus, createEventLog } from './events/index.js';
 import { createApp } from './http/app.js';
 import type { AppContext } from './http/context.js';
@@ -59,6 +62,10 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
   for (const tool of builtinTools()) tools.register(tool);
   const runs = new RunManager({
     db: database.db,
+    mailbox: repos.mailbox,
+    toolSources: [filesToolSource(), httpToolSource(), mcpToolSource()],
+    dataDir: config.CONCLAVE_DATA_DIR,
+    env: readEnvironment(),
     eventLog,
     bus,
     logger,
@@ -70,7 +77,11 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     costOf: (model, usage) => costOf(model, usage, prices) ?? 0,
     retentionSeconds: config.CONCLAVE_EVENT_RETENTION_SECONDS,
     compaction: { threshold: config.CONCLAVE_COMPACTION_THRESHOLD, contextWindow: config.CONCLAVE_CONTEXT_WINDOW_TOKENS },
-    maxSteps: config.CONCLAVE_MAX_STEPS,
+    limits: {
+      maxSteps: config.CONCLAVE_MAX_STEPS,
+      maxSubagents: config.CONCLAVE_MAX_SUBAGENTS,
+      maxSubagentDepth: config.CONCLAVE_MAX_SUBAGENT_DEPTH,
+    },
     heartbeatMs: options.engine?.heartbeatMs ?? config.CONCLAVE_SESSION_HEARTBEAT_SECONDS * 1000,
     staleAfterMs: options.engine?.staleAfterMs ?? config.CONCLAVE_SESSION_HEARTBEAT_SECONDS * 3000,
     soleProcess: database.kind === 'pglite',

@@ -124,6 +124,8 @@ export const configSchema = z.object({
   CONCLAVE_EVENT_RETENTION_SECONDS: integer(3600, 1, 30 * 86_400),
   // engine
   CONCLAVE_MAX_STEPS: integer(25, 1, 1000),
+  CONCLAVE_MAX_SUBAGENTS: integer(8, 0, 100),
+  CONCLAVE_MAX_SUBAGENT_DEPTH: integer(2, 1, 10),
   CONCLAVE_SSE_HEARTBEAT_SECONDS: integer(15, 1, 3600),
   CONCLAVE_SESSION_HEARTBEAT_SECONDS: integer(5, 1, 3600),
   CONCLAVE_PROVIDER_RETRIES: integer(2, 0, 10),

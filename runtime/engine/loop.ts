@@ -14,7 +14,7 @@ import type { ChatMessage, StreamPart, ToolCall, ToolDefinition, TokenUsage } fr
 import { ProviderError } from '../providers/types.js';
 import type { SessionEmitter } from './emitter.js';
 import type { SteeringQueue } from './steering.js';
-import { ToolFailure, type Tool, type ToolContext } from './tools.js';
+import { ToolFailure, type PendingCall, type Tool, type ToolContext } from './tools.js';
 
 /** The model call: primary model with retries and fallbacks behind it. */
 export type ModelStream = (request: {
@@ -37,7 +37,7 @@ export interface LoopInput {
   maxSteps: number;
 }
 
-export type LoopStatus = 'completed' | 'interrupted' | 'failed';
+export type LoopStatus = 'completed' | 'interrupted' | 'failed' | 'awaiting_input';
 
 export interface LoopResult {
   status: LoopStatus;
@@ -49,6 +49,8 @@ export interface LoopResult {
   /** The model that produced the last answer. */
   model: string | null;
   error?: { code: string; message: string };
+  /** For `awaiting_input`: the calls a person must answer before the next turn. */
+  pending?: PendingCall[];
 }
 
 const CANCELLED = 'cancelled: the run was interrupted before this tool finished';
@@ -114,11 +116,31 @@ export async function runAgentLoop(input: LoopInput): Promise<LoopResult> {
       continue;
     }
 
-    const outcomes = await Promise.all(turn.toolCalls.map((call) => runTool(call, toolsByName, input, turn.messageId)));
+    const pending = turn.toolCalls.flatMap((call): PendingCall[] => {
+      const kind = waitsFor(toolsByName.get(call.name));
+      return kind ? [{ tool_call_id: call.id, tool_name: call.name, arguments: call.arguments, kind }] : [];
+    });
+    const runnable = turn.toolCalls.filter((call) => !pending.some((p) => p.tool_call_id === call.id));
+    const outcomes = await Promise.all(runnable.map((call) => runTool(call, toolsByName, input, turn.messageId)));
     for (const outcome of outcomes) messages.push(outcome);
     if (signal.aborted) return result('interrupted');
+    if (pending.length > 0) {
+      // A person answers these; the session ends here and the next message resumes it.
+      input.steering.closeIfEmpty();
+      return { ...result('awaiting_input'), pending };
+    }
   }
 }
+
+/** Whether a call to this tool waits for a person, and for what. */
+function waitsFor(tool: Tool | undefined): PendingCall['kind'] | null {
+  if (!tool) return null;
+  if (tool.answeredBy) return tool.answeredBy;
+  return tool.requiresApproval ? 'approval' : null;
+}
+
+/** Runs one tool call (also used to run approved calls in the next session). */
+export { runTool };
 
 function injectSteering(input: LoopInput, messages: ChatMessage[]): void {
   const texts = input.steering.drain();
@@ -144,7 +166,7 @@ function addUsage(total: LoopResult['usage'], model: string, usage: TokenUsage):
 async function runTool(
   call: ToolCall,
   tools: Map<string, Tool>,
-  input: LoopInput,
+  input: Pick<LoopInput, 'emitter' | 'signal' | 'toolContext'>,
   parentMessageId: string,
 ): Promise<ChatMessage> {
   const { emitter, signal } = input;

@@ -1,49 +1,59 @@
 /**
- * The run manager: starts sessions, applies the busy policy, runs the agent
- * loop in the background, commits, and handles control (interrupt, steer)
- * locally or — when another runtime process runs the session — through the
- * control bus. Also recovers sessions orphaned by a dead process and drains
- * in-flight sessions on shutdown.
+ * The run manager: starts sessions, applies the busy policy, runs them in the
+ * background (session-runner.ts), commits, and handles control (interrupt,
+ * steer) locally or — when another runtime process runs the session —
+ * through the control bus. It also runs async subagents, delivers their
+ * results through the mailbox, recovers sessions orphaned by a dead process,
+ * and drains in-flight sessions on shutdown.
  *
  * The busy guard is the database: a unique partial index allows one running
  * main-slot session per conversation, so replicas racing to start a run
  * cannot both win. A 202 is returned only once RUN_STARTED is in the log.
  */
 import { randomUUID } from 'node:crypto';
-import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Input, OnBusy } from '../../shared/protocol/api.js';
 import { CustomName, EventType, RunErrorCode, type Speaker } from '../../shared/protocol/events.js';
 import { previousId, type Bus, type EventLog } from '../events/types.js';
 import type { Logger } from '../logger.js';
-import type { ChatMessage, ContentPart } from '../providers/types.js';
 import type { Db } from '../store/database.js';
 import { isUniqueViolation } from '../store/errors.js';
+import type { MailboxRepo } from '../store/repos/mailbox.js';
 import {
   conversations,
+  mailbox,
+  presets,
   sessions,
   type ConversationRow,
   type PresetRow,
   type SessionRow,
+  type SubagentRef,
   type UsageByModel,
 } from '../store/schema.js';
 import { compressEvents } from './display.js';
 import { SessionEmitter } from './emitter.js';
-import { compactIfNeeded } from './compaction.js';
-import { buildHistory, HISTORY_STATUSES, sessionChain } from './history.js';
-import { runAgentLoop, type LoopResult, type ModelStream } from './loop.js';
-import { baseVariables, renderPrompt } from './prompt.js';
+import { HISTORY_STATUSES } from './history.js';
+import { inputText } from './input.js';
+import type { LoopResult, ModelStream } from './loop.js';
+import { runSession } from './session-runner.js';
 import { SteeringQueue } from './steering.js';
-import type { ToolRegistry } from './tools.js';
+import { continuationPrompt, subagentTools } from './subagents.js';
+import { ToolFailure, type PendingCall, type ToolRegistry, type ToolSource } from './tools.js';
 
 export const CONTROL_CHANNEL = 'control';
+export const NOTIFICATIONS_CHANNEL = 'notifications';
 const replyChannel = (runnerId: string) => `control-reply:${runnerId}`;
 
 export interface RunManagerDeps {
   db: Db;
+  mailbox: MailboxRepo;
   eventLog: EventLog;
   bus: Bus;
   logger: Logger;
   tools: ToolRegistry;
+  toolSources: ToolSource[];
+  dataDir: string;
+  env: Record<string, string | undefined>;
   /** The model call for a preset (retries and fallbacks inside). */
   modelStream(preset: PresetRow): ModelStream;
   /** USD cost of a model's usage. */
@@ -51,7 +61,7 @@ export interface RunManagerDeps {
   retentionSeconds: number;
   /** Compaction: share of the context window that triggers it, and the window when a preset names none. */
   compaction: { threshold: number; contextWindow: number };
-  maxSteps?: number;
+  limits: { maxSteps: number; maxSubagents: number; maxSubagentDepth: number };
   /** Heartbeat and orphan sweep cadence. */
   heartbeatMs?: number;
   staleAfterMs?: number;
@@ -62,13 +72,22 @@ export interface RunManagerDeps {
   soleProcess?: boolean;
 }
 
+export interface Answers {
+  approvals: { tool_call_id: string; approved: boolean; reason?: string }[];
+  tool_results: { tool_call_id: string; output?: string; error?: string }[];
+}
+
 export interface StartRequest {
   conversation: ConversationRow;
   preset: PresetRow;
-  input: Input;
+  /** The message; null when the request only answers pending calls. */
+  input: Input | null;
   onBusy: OnBusy;
   speaker?: Speaker | null;
   runId?: string;
+  answers?: Answers | null;
+  clientTools?: SessionRow['clientTools'];
+  origin?: SessionRow['origin'];
 }
 
 export interface StartResult {
@@ -101,30 +120,6 @@ type ControlMessage =
   | { kind: 'steer'; sessionId: string; text: string; requestId: string; replyTo: string }
   | { kind: 'reply'; requestId: string; accepted: boolean };
 
-/** Input (text or parts) → the user message content the providers take. */
-export function inputToContent(input: Input): string | ContentPart[] {
-  if (typeof input === 'string') return input;
-  return input.map((part): ContentPart => {
-    if (part.type === 'text') return { type: 'text', text: part.text };
-    if (part.type === 'image') return { type: 'image', url: part.url, data: part.data, mimeType: part.mime_type };
-    return { type: 'file', url: part.url, data: part.data, mimeType: part.mime_type, name: part.name };
-  });
-}
-
-/** The text of an input, for titles and steering. */
-export function inputText(input: Input): string {
-  if (typeof input === 'string') return input;
-  return input
-    .map((p) => (p.type === 'text' ? p.text : p.type === 'image' ? '[image]' : `[file${p.name ? ` ${p.name}` : ''}]`))
-    .join('\n');
-}
-
-/** A preset's context window: `model.settings.context_window`, or the default. */
-function contextWindowOf(preset: PresetRow, fallback: number): number {
-  const value = preset.model.settings.context_window;
-  return typeof value === 'number' && value > 0 ? value : fallback;
-}
-
 export class RunManager {
   readonly runnerId = randomUUID();
   private readonly live = new Map<string, LiveSession>();
@@ -150,10 +145,6 @@ export class RunManager {
     return this.live.size;
   }
 
-  isLocal(sessionId: string): boolean {
-    return this.live.has(sessionId);
-  }
-
   // ------------------------------------------------------------- starting
 
   async startRun(request: StartRequest): Promise<StartResult> {
@@ -167,7 +158,7 @@ export class RunManager {
       case 'reject':
         throw new ConversationBusy(active?.id ?? 'unknown');
       case 'steer': {
-        if (active && (await this.steerSession(active, inputText(request.input)))) {
+        if (active && request.input && (await this.steerSession(active, inputText(request.input)))) {
           return { status: 'steered', session: active, runId: active.runId, cursor: null };
         }
         return this.queue(request, runId);
@@ -185,50 +176,55 @@ export class RunManager {
     }
   }
 
+  private sessionValues(request: StartRequest, runId: string): typeof sessions.$inferInsert {
+    return {
+      id: randomUUID(),
+      conversationId: request.conversation.id,
+      runId,
+      type: 'agent',
+      presetId: request.preset.id,
+      speaker: request.speaker ?? null,
+      input: request.input,
+      answers: request.answers ?? null,
+      clientTools: request.clientTools ?? [],
+      origin: request.origin ?? 'message',
+    };
+  }
+
   /** Inserts a running session; null when the slot is taken. */
   private async tryStart(request: StartRequest, runId: string): Promise<StartResult | null> {
-    const parent = await this.latestCommitted(request.conversation.id);
-    let session: SessionRow;
+    const session = await this.insertRunning({ ...this.sessionValues(request, runId) });
+    if (!session) return null;
+    const cursor = await this.launch(session, request.conversation, request.preset);
+    return { status: 'running', session, runId, cursor };
+  }
+
+  /** Inserts a session holding the main slot; null when another one holds it. */
+  private async insertRunning(values: typeof sessions.$inferInsert): Promise<SessionRow | null> {
+    const parent = await this.latestCommitted(values.conversationId);
     try {
       const [row] = await this.deps.db
         .insert(sessions)
         .values({
-          id: randomUUID(),
-          conversationId: request.conversation.id,
-          parentSessionId: parent?.id ?? null,
-          runId,
-          type: 'agent',
-          presetId: request.preset.id,
-          speaker: request.speaker ?? null,
+          ...values,
+          parentSessionId: values.type === 'async_subagent' ? null : (parent?.id ?? null),
           status: 'running',
-          input: request.input,
           runnerId: this.runnerId,
           heartbeatAt: new Date(),
           startedAt: new Date(),
         })
         .returning();
-      session = row!;
+      return row!;
     } catch (error) {
       if (isUniqueViolation(error)) return null;
       throw error;
     }
-    const cursor = await this.launch(session, request.conversation, request.preset);
-    return { status: 'running', session, runId, cursor };
   }
 
   private async queue(request: StartRequest, runId: string): Promise<StartResult> {
     const [row] = await this.deps.db
       .insert(sessions)
-      .values({
-        id: randomUUID(),
-        conversationId: request.conversation.id,
-        runId,
-        type: 'agent',
-        presetId: request.preset.id,
-        speaker: request.speaker ?? null,
-        status: 'queued',
-        input: request.input,
-      })
+      .values({ ...this.sessionValues(request, runId), status: 'queued' })
       .returning();
     // The running session may have finished meanwhile.
     const promoted = await this.promoteQueued(request.conversation.id);
@@ -268,10 +264,10 @@ export class RunManager {
       throw error;
     }
     if (!promoted) return null;
-    const conversation = await db.query.conversations.findFirst({ where: eq(conversations.id, conversationId) });
-    const preset = promoted.presetId ? await db.query.presets.findFirst({ where: (p, { eq: e }) => e(p.id, promoted!.presetId!) }) : undefined;
+    const conversation = await this.conversation(conversationId);
+    const preset = await this.preset(promoted.presetId);
     if (!conversation || !preset) {
-      await this.failUnstartable(promoted, 'the preset or conversation of this queued message no longer exists');
+      await this.failWithEvent(promoted, RunErrorCode.configurationError, 'the preset or conversation of this queued message no longer exists');
       return null;
     }
     await this.launch(promoted, conversation, preset);
@@ -280,28 +276,36 @@ export class RunManager {
 
   /**
    * Appends RUN_STARTED (so the stream exists), registers the session, and
-   * runs the loop in the background. Returns the log id before RUN_STARTED.
+   * runs it in the background. Returns a cursor just before RUN_STARTED.
    */
   private async launch(session: SessionRow, conversation: ConversationRow, preset: PresetRow): Promise<string | null> {
-    const { eventLog } = this.deps;
+    const subagent = session.type === 'async_subagent';
     const emitter = new SessionEmitter({
-      log: eventLog,
+      log: this.deps.eventLog,
       conversationId: conversation.id,
       sessionId: session.id,
       speaker: session.speaker ?? null,
+      extra: subagent ? { subagentRunId: session.id } : undefined,
     });
     emitter.emit({ type: EventType.RUN_STARTED, threadId: conversation.id, runId: session.id, protocolVersion: '1.0' });
-    const abort = new AbortController();
-    const steering = new SteeringQueue();
-    const live: LiveSession = { session, abort, steering, done: Promise.resolve() };
+    if (subagent) {
+      emitter.emit({
+        type: EventType.SUBAGENT_STARTED,
+        name: session.subagentName ?? preset.name,
+        description: preset.description || undefined,
+        parentSessionId: session.spawnedBy,
+      });
+    }
+    const live: LiveSession = { session, abort: new AbortController(), steering: new SteeringQueue(), done: Promise.resolve() };
     this.live.set(session.id, live);
     try {
       await emitter.flush();
     } catch (error) {
       this.live.delete(session.id);
-      await this.failUnstartable(session, 'the event log is unavailable');
+      await this.failWithEvent(session, RunErrorCode.internalError, 'the event log is unavailable');
       throw error;
     }
+    this.notify('session_started', conversation, { session_id: session.id, type: session.type });
     live.done = this.execute(live, emitter, conversation, preset).catch((error: unknown) => {
       this.deps.logger.error({ err: error, sessionId: session.id }, 'session crashed');
     });
@@ -314,64 +318,31 @@ export class RunManager {
     const { session } = live;
     let result: LoopResult;
     try {
-      const stream = this.deps.modelStream(preset);
-      const all = await this.deps.db.select().from(sessions).where(eq(sessions.conversationId, conversation.id));
-      const committed = all.filter((s) => HISTORY_STATUSES.includes(s.status));
-      let summary =
-        conversation.summary && conversation.summaryThroughSessionId
-          ? { text: conversation.summary, throughSessionId: conversation.summaryThroughSessionId }
-          : null;
-      const compacted = await compactIfNeeded({
-        chain: sessionChain(committed, session.parentSessionId, summary?.throughSessionId),
-        previousSummary: summary?.text ?? null,
-        contextWindow: contextWindowOf(preset, this.deps.compaction.contextWindow),
-        threshold: this.deps.compaction.threshold,
-        stream,
-        emitter,
-        signal: live.abort.signal,
-      });
-      if (compacted) {
-        summary = { text: compacted.summary, throughSessionId: compacted.throughSessionId };
-        await this.deps.db
-          .update(conversations)
-          .set({ summary: compacted.summary, summaryThroughSessionId: compacted.throughSessionId })
-          .where(eq(conversations.id, conversation.id));
-      }
-      const history = buildHistory(committed, session.parentSessionId, { summary });
-      const system = renderPrompt(
-        preset.systemPrompt,
-        baseVariables(new Date(), {
-          conversation_title: conversation.title,
-          preset_name: preset.name,
-          model: preset.model.name,
-          room_context: conversation.context,
-        }),
+      result = await runSession(
+        {
+          db: this.deps.db,
+          registry: this.deps.tools,
+          sources: this.deps.toolSources,
+          dataDir: this.deps.dataDir,
+          env: this.deps.env,
+          maxSteps: this.deps.limits.maxSteps,
+          compaction: this.deps.compaction,
+          modelStream: this.deps.modelStream,
+        },
+        {
+          session,
+          conversation,
+          preset,
+          emitter,
+          steering: live.steering,
+          signal: live.abort.signal,
+          extraTools: subagentTools(preset.subagents, this.subagentHost(session, conversation)),
+        },
       );
-      const selected = this.deps.tools.select(preset.tools.filter((t) => t.type === 'builtin').map((t) => t.name));
-      if (selected.unknown.length > 0) {
-        emitter.emit({
-          type: EventType.CUSTOM,
-          name: CustomName.warning,
-          value: { message: `unknown tools skipped: ${selected.unknown.join(', ')}` },
-        });
-      }
-      const input: ChatMessage[] = [{ role: 'user', content: inputToContent(session.input as Input) }];
-      result = await runAgentLoop({
-        emitter,
-        stream,
-        system,
-        history,
-        input,
-        tools: selected.tools,
-        toolContext: { conversationId: conversation.id, sessionId: session.id, userId: conversation.userId },
-        steering: live.steering,
-        signal: live.abort.signal,
-        maxSteps: this.deps.maxSteps ?? 25,
-      });
     } catch (error) {
-      this.deps.logger.error({ err: error, sessionId: session.id }, 'agent loop failed');
+      this.deps.logger.error({ err: error, sessionId: session.id }, 'session failed inside the runtime');
       result = {
-        status: 'failed',
+        status: live.abort.signal.aborted ? 'interrupted' : 'failed',
         messages: [],
         finalMessage: null,
         usage: {},
@@ -383,29 +354,28 @@ export class RunManager {
   }
 
   private async commit(live: LiveSession, emitter: SessionEmitter, conversation: ConversationRow, result: LoopResult): Promise<void> {
-    const { db, eventLog, bus } = this.deps;
+    const { db } = this.deps;
     const { session } = live;
-    // Steering that arrives from here on starts a new run instead.
+    // Steering that arrives from here on is refused (the caller starts a new run).
     const leftover = live.steering.closeIfEmpty() ? [] : live.steering.drain();
     live.steering.closeIfEmpty();
 
-    const usage: UsageByModel = {};
-    for (const [model, u] of Object.entries(result.usage)) {
-      usage[model] = {
-        input_tokens: u.inputTokens,
-        output_tokens: u.outputTokens,
-        cached_tokens: u.cachedTokens,
-        reasoning_tokens: u.reasoningTokens,
-        requests: u.requests,
-        cost_usd: this.deps.costOf(model, u),
-      };
-    }
+    const usage = this.pricedUsage(result);
     if (Object.keys(usage).length > 0) emitter.emit({ type: EventType.CUSTOM, name: CustomName.usage, value: usage });
 
     const interrupted = result.status === 'interrupted';
     const error = interrupted
       ? { code: RunErrorCode.interrupted, message: 'the run was interrupted; partial output was kept' }
-      : result.error ?? null;
+      : (result.error ?? null);
+    const pending = result.status === 'awaiting_input' ? (result.pending ?? []) : [];
+    if (pending.length > 0) emitter.emit({ type: EventType.CUSTOM, name: CustomName.awaitingUser, value: awaitingValue(pending) });
+    if (session.type === 'async_subagent') {
+      emitter.emit(
+        result.status === 'completed'
+          ? { type: EventType.SUBAGENT_FINISHED, result: result.finalMessage, outcome: { type: 'success' } }
+          : { type: EventType.SUBAGENT_ERROR, code: error?.code ?? 'failed', message: error?.message ?? 'the subagent did not finish' },
+      );
+    }
     try {
       await emitter.flush();
     } catch (appendError) {
@@ -418,7 +388,8 @@ export class RunManager {
         messages: result.messages,
         display: compressEvents(emitter.history),
         finalMessage: result.status === 'completed' ? result.finalMessage : null,
-        searchText: [inputText(session.input as Input), ...result.messages.flatMap((m) => (m.role === 'assistant' && m.content ? [m.content] : []))].join('\n'),
+        searchText: [session.input ? inputText(session.input as Input) : '', ...result.messages.flatMap((m) => (m.role === 'assistant' && m.content ? [m.content] : []))].join('\n'),
+        pending: pending.length > 0 ? { calls: pending } : null,
         usage,
         model: result.model,
         error,
@@ -427,27 +398,47 @@ export class RunManager {
       })
       .where(and(eq(sessions.id, session.id), eq(sessions.status, 'running')))
       .returning({ id: sessions.id });
-    if (committed.length > 0 && Object.keys(usage).length > 0) await this.addConversationUsage(conversation.id, usage);
+    const stillOurs = committed.length > 0;
+    if (stillOurs && Object.keys(usage).length > 0) await this.addConversationUsage(conversation.id, usage);
 
-    if (committed.length > 0) {
+    if (stillOurs && session.type === 'async_subagent') {
+      await this.deps.mailbox.post({
+        conversationId: conversation.id,
+        sourceSessionId: session.id,
+        kind: result.status === 'completed' ? 'subagent_result' : 'subagent_failed',
+        subagentName: session.subagentName ?? 'agent',
+        content: result.status === 'completed' ? (result.finalMessage ?? '') : `Error (${error?.code}): ${error?.message}`,
+      });
+      emitter.emit({
+        type: EventType.CUSTOM,
+        name: CustomName.mailboxUpdated,
+        value: { pending: await this.deps.mailbox.pendingCount(conversation.id), from_session_id: session.id },
+      });
+      this.notify('mailbox_updated', conversation, { session_id: session.id });
+    }
+    if (stillOurs) {
       if (error) emitter.emit({ type: EventType.RUN_ERROR, code: error.code, message: error.message });
-      else emitter.emit({ type: EventType.RUN_FINISHED, threadId: conversation.id, runId: session.id, result: { final_message: result.finalMessage } });
+      else {
+        emitter.emit({
+          type: EventType.RUN_FINISHED,
+          threadId: conversation.id,
+          runId: session.id,
+          result: { final_message: result.finalMessage },
+          outcome: pending.length > 0 ? { type: 'interrupt', interrupts: pending.map(interruptOf) } : { type: 'success' },
+        });
+      }
       await emitter.flush().catch((e: unknown) => this.deps.logger.error({ err: e }, 'terminal event could not be appended'));
     }
     this.live.delete(session.id);
 
-    await bus
-      .publish('notifications', {
-        type: result.status === 'completed' ? 'session_finished' : 'session_failed',
-        user_id: conversation.userId,
-        conversation_id: conversation.id,
-        session_id: session.id,
-        status: result.status,
-      })
-      .catch(() => undefined);
+    if (pending.length > 0) this.notify('awaiting_user', conversation, { session_id: session.id, calls: pending });
+    this.notify(result.status === 'completed' || result.status === 'awaiting_input' ? 'session_finished' : 'session_failed', conversation, {
+      session_id: session.id,
+      status: result.status,
+    });
     await this.retainIfIdle(conversation.id);
 
-    if (leftover.length > 0 && !interrupted) {
+    if (leftover.length > 0 && !interrupted && session.type === 'agent') {
       await db.insert(sessions).values({
         id: randomUUID(),
         conversationId: conversation.id,
@@ -457,9 +448,35 @@ export class RunManager {
         speaker: session.speaker,
         status: 'queued',
         input: leftover.join('\n'),
+        origin: 'steer',
       });
     }
-    await this.promoteQueued(conversation.id).catch((e: unknown) => this.deps.logger.error({ err: e }, 'could not start a queued session'));
+    await this.afterSlotFreed(conversation.id);
+  }
+
+  /** Whatever waits for the main slot: queued messages first, then mailbox results. */
+  private async afterSlotFreed(conversationId: string): Promise<void> {
+    try {
+      await this.promoteQueued(conversationId);
+      await this.deliverMailbox(conversationId);
+    } catch (error) {
+      this.deps.logger.error({ err: error, conversationId }, 'could not start the next run');
+    }
+  }
+
+  private pricedUsage(result: LoopResult): UsageByModel {
+    const usage: UsageByModel = {};
+    for (const [model, u] of Object.entries(result.usage)) {
+      usage[model] = {
+        input_tokens: u.inputTokens,
+        output_tokens: u.outputTokens,
+        cached_tokens: u.cachedTokens,
+        reasoning_tokens: u.reasoningTokens,
+        requests: u.requests,
+        cost_usd: this.deps.costOf(model, u),
+      };
+    }
+    return usage;
   }
 
   private async addConversationUsage(conversationId: string, usage: UsageByModel): Promise<void> {
@@ -496,14 +513,154 @@ export class RunManager {
     if (running.length === 0) await this.deps.eventLog.retain(conversationId, this.deps.retentionSeconds).catch(() => undefined);
   }
 
-  /** Marks a session that never ran as failed, with its terminal event. */
-  private async failUnstartable(session: SessionRow, message: string): Promise<void> {
-    await this.failWithEvent(session, RunErrorCode.internalError, message);
+  // ------------------------------------------------------------- subagents and the mailbox
+
+  private subagentHost(session: SessionRow, conversation: ConversationRow) {
+    return {
+      spawn: (ref: SubagentRef, instruction: string) => this.spawnSubagent(session, conversation, ref, instruction),
+      list: () =>
+        this.deps.db
+          .select()
+          .from(sessions)
+          .where(and(eq(sessions.conversationId, conversation.id), eq(sessions.type, 'async_subagent')))
+          .orderBy(desc(sessions.createdAt)),
+      steer: async (agentId: string, text: string) => {
+        const target = await this.subagentOf(conversation.id, agentId);
+        return !!target && target.status === 'running' && (await this.steerSession(target, text));
+      },
+      cancel: async (agentId: string) => {
+        const target = await this.subagentOf(conversation.id, agentId);
+        if (!target || target.status !== 'running') return false;
+        await this.interruptSession(target);
+        return true;
+      },
+    };
+  }
+
+  private async subagentOf(conversationId: string, id: string): Promise<SessionRow | undefined> {
+    return this.deps.db.query.sessions.findFirst({
+      where: and(eq(sessions.id, id), eq(sessions.conversationId, conversationId), eq(sessions.type, 'async_subagent')),
+    });
+  }
+
+  /** Starts a background session in the same conversation; it never takes the main slot. */
+  async spawnSubagent(parent: SessionRow, conversation: ConversationRow, ref: SubagentRef, instruction: string): Promise<SessionRow> {
+    const { db, limits } = this.deps;
+    if (!this.accepting) throw new ToolFailure('the runtime is shutting down; no agents can be started now');
+    let depth = 1;
+    for (let at: SessionRow | undefined = parent; at?.type === 'async_subagent' && at.spawnedBy; depth++) {
+      at = await db.query.sessions.findFirst({ where: eq(sessions.id, at.spawnedBy) });
+    }
+    if (depth > limits.maxSubagentDepth) {
+      throw new ToolFailure(`agents may nest ${limits.maxSubagentDepth} deep at most; do this task yourself`);
+    }
+    const running = await db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.conversationId, conversation.id), eq(sessions.type, 'async_subagent'), eq(sessions.status, 'running')));
+    if (running.length >= limits.maxSubagents) {
+      throw new ToolFailure(`${running.length} agents are already running (the limit is ${limits.maxSubagents}); wait for results first`);
+    }
+    const preset = await this.preset(ref.preset_id);
+    if (!preset) throw new ToolFailure(`agent ${ref.name} uses preset '${ref.preset_id}', which does not exist`);
+    const session = await this.insertRunning({
+      id: randomUUID(),
+      conversationId: conversation.id,
+      runId: parent.runId,
+      type: 'async_subagent',
+      spawnedBy: parent.id,
+      subagentName: ref.name,
+      presetId: preset.id,
+      input: instruction,
+      origin: 'subagent',
+    });
+    if (!session) throw new Error('a subagent session could not be inserted');
+    await this.launch(session, conversation, preset);
+    return session;
+  }
+
+  /**
+   * Hands pending mailbox results to the conversation: steered into the
+   * running main session when there is one, otherwise (with auto_fire) as a
+   * continuation run. Claims are atomic, so each result is delivered once.
+   */
+  async deliverMailbox(conversationId: string): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if ((await this.deps.mailbox.pendingCount(conversationId)) === 0) return;
+      const active = await this.activeSession(conversationId);
+      if (active) {
+        const claimed = await this.deps.mailbox.claimPending(conversationId, active.id);
+        if (claimed.length === 0) return;
+        if (await this.steerSession(active, continuationPrompt(claimed))) return;
+        // It was finishing: put the results back and look again.
+        await this.deps.mailbox.release(
+          claimed.map((m) => m.id),
+          active.id,
+        );
+        await this.waitUntilIdle(conversationId, 2000);
+        continue;
+      }
+      const conversation = await this.conversation(conversationId);
+      if (!conversation?.autoFire) return;
+      await this.fireMailbox(conversation);
+      return;
+    }
+  }
+
+  /**
+   * Drains every pending mailbox message into one continuation run. Null when
+   * the main slot is busy (the running session's end fires again) or nothing
+   * is pending.
+   */
+  async fireMailbox(conversation: ConversationRow, presetId?: string): Promise<StartResult | null> {
+    const { db } = this.deps;
+    const [first] = await db
+      .select()
+      .from(mailbox)
+      .where(and(eq(mailbox.conversationId, conversation.id), isNull(mailbox.deliveredTo)))
+      .orderBy(asc(mailbox.createdAt))
+      .limit(1);
+    if (!first) return null;
+    const preset = await this.continuationPreset(conversation, first.sourceSessionId, presetId);
+    if (!preset) return null;
+    const runId = randomUUID();
+    const session = await this.insertRunning({
+      id: randomUUID(),
+      conversationId: conversation.id,
+      runId,
+      type: 'agent',
+      presetId: preset.id,
+      origin: 'mailbox',
+    });
+    if (!session) return null;
+    const claimed = await this.deps.mailbox.claimPending(conversation.id, session.id);
+    if (claimed.length === 0) {
+      // Another process delivered them first; give the slot back untouched.
+      await db.delete(sessions).where(eq(sessions.id, session.id));
+      return null;
+    }
+    const input = continuationPrompt(claimed);
+    await db.update(sessions).set({ input }).where(eq(sessions.id, session.id));
+    const started = { ...session, input };
+    const cursor = await this.launch(started, conversation, preset);
+    return { status: 'running', session: started, runId, cursor };
+  }
+
+  /** The preset of the session that spawned the first result's subagent, else the conversation's. */
+  private async continuationPreset(conversation: ConversationRow, sourceSessionId: string, presetId?: string): Promise<PresetRow | undefined> {
+    if (presetId) return this.preset(presetId);
+    const source = await this.deps.db.query.sessions.findFirst({ where: eq(sessions.id, sourceSessionId) });
+    const spawner = source?.spawnedBy ? await this.deps.db.query.sessions.findFirst({ where: eq(sessions.id, source.spawnedBy) }) : undefined;
+    return (
+      (await this.preset(spawner?.presetId ?? null)) ??
+      (await this.preset(conversation.presetId)) ??
+      (await this.deps.db.query.presets.findFirst({ where: eq(presets.isDefault, true) }))
+    );
   }
 
   // ------------------------------------------------------------- control
 
-  /** Interrupts every running session of a conversation; returns how many. */
+  /** Interrupts every running session of a conversation (subagents too); returns how many. */
   async interruptConversation(conversationId: string): Promise<number> {
     const running = await this.deps.db
       .select()
@@ -580,12 +737,27 @@ export class RunManager {
     });
   }
 
+  private async conversation(id: string): Promise<ConversationRow | undefined> {
+    return this.deps.db.query.conversations.findFirst({ where: eq(conversations.id, id) });
+  }
+
+  private async preset(id: string | null | undefined): Promise<PresetRow | undefined> {
+    return id ? this.deps.db.query.presets.findFirst({ where: eq(presets.id, id) }) : undefined;
+  }
+
   private async waitUntilIdle(conversationId: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!(await this.activeSession(conversationId))) return;
       await new Promise((r) => setTimeout(r, 25));
     }
+  }
+
+  /** Account-level notifications (GET /api/notifications), for the conversation's owner. */
+  notify(type: string, conversation: Pick<ConversationRow, 'id' | 'userId'>, extra: Record<string, unknown> = {}): void {
+    void this.deps.bus
+      .publish(NOTIFICATIONS_CHANNEL, { type, user_id: conversation.userId, conversation_id: conversation.id, at: Date.now(), ...extra })
+      .catch(() => undefined);
   }
 
   // ------------------------------------------------------------- lifecycle
@@ -629,7 +801,7 @@ export class RunManager {
       );
       if (failed) {
         this.deps.logger.warn({ sessionId: session.id }, 'recovered a session orphaned by a stopped process');
-        await this.promoteQueued(session.conversationId);
+        await this.afterSlotFreed(session.conversationId);
       }
     }
     return orphans.length;
@@ -654,8 +826,18 @@ export class RunManager {
         seq,
         timestamp: Date.now(),
         ...(session.speaker ? { speaker: session.speaker } : {}),
+        ...(session.type === 'async_subagent' ? { subagentRunId: session.id } : {}),
       },
     ]);
+    if (session.type === 'async_subagent') {
+      await this.deps.mailbox.post({
+        conversationId: session.conversationId,
+        sourceSessionId: session.id,
+        kind: 'subagent_failed',
+        subagentName: session.subagentName ?? 'agent',
+        content: `Error (${code}): ${message}`,
+      });
+    }
     await this.retainIfIdle(session.conversationId);
     return true;
   }
@@ -686,4 +868,32 @@ export class RunManager {
     for (const timer of this.timers) clearInterval(timer);
     for (const unsubscribe of this.unsubscribe) await unsubscribe().catch(() => undefined);
   }
+}
+
+/** The CUSTOM awaiting_user value: what the people are asked. */
+function awaitingValue(pending: PendingCall[]) {
+  return {
+    calls: pending,
+    questions: pending.filter((p) => p.kind === 'question').map((p) => questionOf(p)),
+  };
+}
+
+function questionOf(call: PendingCall): string {
+  try {
+    return String((JSON.parse(call.arguments) as { question?: unknown }).question ?? '');
+  } catch {
+    return '';
+  }
+}
+
+/** AG-UI's interrupt entry for a pending call. */
+function interruptOf(call: PendingCall) {
+  const reason = call.kind === 'approval' ? 'tool_approval' : call.kind === 'question' ? 'question' : 'client_tool';
+  return {
+    id: call.tool_call_id,
+    reason,
+    toolCallId: call.tool_call_id,
+    ...(call.kind === 'question' && { message: questionOf(call) }),
+    ...(call.kind === 'approval' && { message: `approve ${call.tool_name}(${call.arguments.slice(0, 500)})?` }),
+  };
 }

@@ -6,6 +6,7 @@
  * loop.
  */
 import type { ToolDefinition } from '../providers/types.js';
+import type { ConversationRow, PresetRow, WorkspaceRow } from '../store/schema.js';
 
 export interface ToolContext {
   conversationId: string;
@@ -17,7 +18,21 @@ export interface ToolContext {
 export interface Tool extends ToolDefinition {
   /** Ask a human before running it (human in the loop). */
   requiresApproval?: boolean;
+  /**
+   * The call is answered by a person instead of executed: `question` (the
+   * next human message is the answer, as for ask_user) or `client` (a tool
+   * the API client runs and whose result the next request carries).
+   */
+  answeredBy?: 'question' | 'client';
   execute(args: Record<string, unknown>, context: ToolContext): Promise<string>;
+}
+
+/** A tool call waiting for a person: an approval, an answer, or a client's result. */
+export interface PendingCall {
+  tool_call_id: string;
+  tool_name: string;
+  arguments: string;
+  kind: 'approval' | 'question' | 'client';
 }
 
 /** A tool failure whose message the model should see. */
@@ -52,9 +67,26 @@ export class ToolRegistry {
   }
 }
 
-/** Built-in tools every installation has. */
+export const ASK_USER = 'ask_user';
+
+/** Built-in tools every installation has (a preset lists the ones it uses). */
 export function builtinTools(): Tool[] {
   return [
+    {
+      name: ASK_USER,
+      description:
+        'Ask the people in the conversation a question and wait for their answer. Use it when you cannot continue without their input.',
+      parameters: {
+        type: 'object',
+        properties: { question: { type: 'string', description: 'The question, as the people should read it.' } },
+        required: ['question'],
+        additionalProperties: false,
+      },
+      answeredBy: 'question',
+      execute: async () => {
+        throw new ToolFailure('ask_user is answered by a person, not executed');
+      },
+    },
     {
       name: 'current_time',
       description: 'The current date and time in UTC (ISO 8601).',
@@ -62,4 +94,36 @@ export function builtinTools(): Tool[] {
       execute: async () => new Date().toISOString(),
     },
   ];
+}
+
+/**
+ * Where a session gets the tools beyond the built-ins: workspace file tools,
+ * a preset's HTTP tools, its MCP servers, its subagents. A source opens a
+ * toolset when a session starts and closes it when the session ends.
+ */
+export interface ToolsetContext {
+  preset: PresetRow;
+  conversation: ConversationRow;
+  /** The workspace in force (conversation's, else preset's), if any. */
+  workspace: WorkspaceRow | null;
+  /** CONCLAVE_DATA_DIR: relative workspace folders resolve under `<dataDir>/workspaces`. */
+  dataDir: string;
+  /** The environment, for secrets referenced as `${env:NAME}`. */
+  env: Record<string, string | undefined>;
+  signal: AbortSignal;
+}
+
+export interface Toolset {
+  tools: Tool[];
+  /** Problems the user should see, e.g. an optional MCP server that failed (emitted as CUSTOM warning). */
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+/** A required tool source failed: the run fails with RUN_ERROR `tool_error` and this message. */
+export class ToolSourceError extends Error {}
+
+export interface ToolSource {
+  readonly name: string;
+  open(context: ToolsetContext): Promise<Toolset>;
 }

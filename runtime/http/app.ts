@@ -16,6 +16,7 @@ import { mountRoutes, type AnyRoute } from './route.js';
 import { bindingRoutes } from './routes/bindings.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { keyRoutes } from './routes/keys.js';
+import { notificationRoutes } from './routes/notifications.js';
 import { presetRoutes } from './routes/presets.js';
 import { providerRoutes } from './routes/providers.js';
 import { runRoutes } from './routes/runs.js';
@@ -29,6 +30,7 @@ export function allRoutes(ctx: AppContext): AnyRoute[] {
     ...workspaceRoutes(ctx),
     ...conversationRoutes(ctx),
     ...runRoutes(ctx),
+    ...notificationRoutes(ctx),
     ...bindingRoutes(ctx),
     ...keyRoutes(ctx),
     ...providerRoutes(ctx),

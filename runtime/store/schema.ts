@@ -233,6 +233,14 @@ export const sessions = pgTable(
     speaker: jsonb('speaker').$type<Speaker | null>(),
     status: text('status', { enum: SESSION_STATUSES }).notNull().default('queued'),
     input: jsonb('input').$type<unknown>(),
+    /** What started it: a human message, a mailbox continuation, a room turn, ... */
+    origin: text('origin', { enum: ['message', 'mailbox', 'subagent', 'room', 'steer'] }).notNull().default('message'),
+    /** Answers to the previous session's pending calls (approvals, client tool results). */
+    answers: jsonb('answers').$type<{ approvals: unknown[]; tool_results: unknown[] } | null>(),
+    /** Client-side tools declared by the request (run by the client, answered by the next request). */
+    clientTools: jsonb('client_tools').$type<{ name: string; description: string; parameters: Record<string, unknown> }[]>()
+      .notNull()
+      .default([]),
     /** New provider-neutral LLM messages this session added to the history. */
     messages: jsonb('messages').$type<unknown[]>().notNull().default([]),
     /** Display history: one chunk per message / tool call, compressed at commit. */

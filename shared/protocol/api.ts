@@ -409,11 +409,38 @@ export type Input = z.infer<typeof inputSchema>;
 export const onBusySchema = z.enum(['reject', 'steer', 'queue', 'interrupt']);
 export type OnBusy = z.infer<typeof onBusySchema>;
 
+export const approvalSchema = z.strictObject({
+  tool_call_id: z.string().min(1).max(200),
+  approved: z.boolean(),
+  reason: z.string().max(2000).optional(),
+});
+
+export const toolResultSchema = z
+  .strictObject({
+    tool_call_id: z.string().min(1).max(200),
+    output: z.string().max(200_000).optional(),
+    error: z.string().max(20_000).optional(),
+  })
+  .refine((r) => r.output !== undefined || r.error !== undefined, 'give output or error');
+
+export const clientToolSchema = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
+  description: z.string().max(4000).default(''),
+  parameters: z.record(z.string(), z.unknown()).default({ type: 'object', properties: {} }),
+});
+
 export const messageCreateSchema = z
   .strictObject({
-    input: inputSchema,
+    input: inputSchema.optional().describe('the message; also the answer to a pending ask_user question'),
     on_busy: onBusySchema.default('reject'),
     preset_id: slugSchema.optional().describe('answer with this preset instead of the conversation’s'),
+    approvals: z.array(approvalSchema).max(64).optional().describe('answers to tool calls awaiting approval'),
+    tool_results: z.array(toolResultSchema).max(64).optional().describe('results of client-side tool calls'),
+    client_tools: z.array(clientToolSchema).max(64).optional().describe('tools the client runs itself'),
+  })
+  .refine((m) => m.input !== undefined || (m.approvals?.length ?? 0) > 0 || (m.tool_results?.length ?? 0) > 0, {
+    message: 'send input, approvals or tool_results',
+    path: ['input'],
   })
   .meta({ id: 'MessageCreate' });
 
@@ -460,3 +487,17 @@ export const turnSchema = z
     created_at: z.string(),
   })
   .meta({ id: 'Turn' });
+
+export const mailboxMessageSchema = z
+  .object({
+    id: z.string(),
+    conversation_id: z.string(),
+    source_session_id: z.string(),
+    kind: z.enum(['subagent_result', 'subagent_failed']),
+    subagent_name: z.string(),
+    content: z.string(),
+    delivered_to: z.string().nullable(),
+    delivered_at: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'MailboxMessage' });

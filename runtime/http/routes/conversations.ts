@@ -142,6 +142,7 @@ export function conversationRoutes(ctx: AppContext): AnyRoute[] {
         await checkConversation(ctx, body, current);
         const row = await conversations.update(current.id, conversationColumns(body));
         if (!row) throw notFound('conversation', params.id);
+        ctx.runs.notify('conversation_updated', row, { changed: Object.keys(body) });
         return { body: conversationBody(row) };
       },
     }),

@@ -12,16 +12,19 @@ import {
   idSchema,
   interruptResultSchema,
   listOf,
+  mailboxMessageSchema,
   messageCreateSchema,
   pageQuerySchema,
   runAcceptedSchema,
+  slugSchema,
   steerSchema,
   turnSchema,
   type Input,
   type OnBusy,
 } from '../../../shared/protocol/api.js';
-import { ConversationBusy, inputText, ShuttingDown, type StartResult } from '../../engine/runs.js';
-import type { ConversationRow, PresetRow, SessionRow } from '../../store/schema.js';
+import { inputText } from '../../engine/input.js';
+import { ConversationBusy, ShuttingDown, type Answers, type StartRequest, type StartResult } from '../../engine/runs.js';
+import type { ConversationRow, MailboxRow, PresetRow, SessionRow } from '../../store/schema.js';
 import type { Principal } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { ApiError, notFound, unprocessable } from '../errors.js';
@@ -94,16 +97,21 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
   }
 
   /** Starts a run, mapping engine refusals to API errors. */
-  async function start(conversation: ConversationRow, input: Input, onBusy: OnBusy, presetId?: string): Promise<StartResult> {
-    const preset = await answeringPreset(conversation, presetId);
-    if (!conversation.title) {
+  async function start(
+    conversation: ConversationRow,
+    input: Input | null,
+    onBusy: OnBusy,
+    options: { presetId?: string; answers?: Answers | null; clientTools?: StartRequest['clientTools'] } = {},
+  ): Promise<StartResult> {
+    const preset = await answeringPreset(conversation, options.presetId);
+    if (!conversation.title && input) {
       const text = inputText(input).replace(/\s+/g, ' ').trim();
       const title = text.length > 60 ? `${text.slice(0, 57)}...` : text;
       await repos.conversations.update(conversation.id, { title });
       conversation.title = title;
     }
     try {
-      return await runs.startRun({ conversation, preset, input, onBusy });
+      return await runs.startRun({ conversation, preset, input, onBusy, answers: options.answers, clientTools: options.clientTools });
     } catch (error) {
       if (error instanceof ConversationBusy) {
         throw new ApiError(409, 'conversation_busy', `the conversation is busy with session ${error.activeSessionId}; send on_busy=steer, queue or interrupt, or wait`, {
@@ -141,7 +149,12 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
       responses: { 202: runAcceptedSchema, 200: 'text/event-stream', 404: null, 409: null, 422: null, 503: null },
       handler: async ({ params, body, principal, req, res }) => {
         const conversation = await visible(params.id, principal);
-        const result = await start(conversation, body.input, body.on_busy, body.preset_id);
+        const answers = body.approvals || body.tool_results ? { approvals: body.approvals ?? [], tool_results: body.tool_results ?? [] } : null;
+        const result = await start(conversation, body.input ?? null, body.on_busy, {
+          presetId: body.preset_id,
+          answers,
+          clientTools: body.client_tools,
+        });
         if (wantsStream(req) && result.status !== 'steered') {
           await streamSession(res, result.session, result.cursor);
           return undefined;
@@ -286,6 +299,45 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
     }),
     route({
       method: 'get',
+      path: '/api/conversations/:id/mailbox',
+      tag: 'mailbox',
+      summary: "Results left by the conversation's background agents, oldest first",
+      access: 'user',
+      params: idParams(idSchema),
+      query: pageQuerySchema.extend({ pending_only: z.enum(['true', 'false']).optional().transform((v) => v === 'true') }),
+      responses: { 200: listOf(mailboxMessageSchema, 'MailboxList'), 404: null },
+      handler: async ({ params, query, principal }) => {
+        const conversation = await visible(params.id, principal);
+        const page = await repos.mailbox.list(conversation.id, query);
+        return { body: { items: page.items.map(mailboxBody), next_cursor: page.nextCursor } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/conversations/:id/fire',
+      tag: 'mailbox',
+      summary: 'Deliver every pending mailbox result in one continuation run',
+      access: 'user',
+      params: idParams(idSchema),
+      body: z.strictObject({ preset_id: slugSchema.optional() }).optional(),
+      responses: { 202: runAcceptedSchema, 404: null, 409: null, 422: null },
+      handler: async ({ params, body, principal }) => {
+        const conversation = await visible(params.id, principal);
+        if ((await repos.mailbox.pendingCount(conversation.id)) === 0) {
+          throw unprocessable('mailbox_empty', 'there are no pending mailbox results to deliver');
+        }
+        const result = await runs.fireMailbox(conversation, body?.preset_id);
+        if (!result) {
+          const active = await runs.activeSession(conversation.id);
+          throw new ApiError(409, 'conversation_busy', 'the conversation is busy; the results are delivered when the running session ends', {
+            active_session_id: active?.id,
+          });
+        }
+        return { status: 202, body: accepted(conversation, result) };
+      },
+    }),
+    route({
+      method: 'get',
       path: '/api/conversations/:id/export',
       tag: 'history',
       summary: 'Export the conversation as Markdown or JSON',
@@ -307,6 +359,18 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
     }),
   ];
 }
+
+const mailboxBody = (m: MailboxRow) => ({
+  id: m.id,
+  conversation_id: m.conversationId,
+  source_session_id: m.sourceSessionId,
+  kind: m.kind,
+  subagent_name: m.subagentName,
+  content: m.content,
+  delivered_to: m.deliveredTo,
+  delivered_at: m.deliveredAt?.toISOString() ?? null,
+  created_at: m.createdAt.toISOString(),
+});
 
 function exportMarkdown(conversation: ConversationRow, turns: SessionRow[]): string {
   const lines = [`# ${conversation.title || 'Conversation'}`, '', `Exported ${new Date().toISOString()}`, ''];

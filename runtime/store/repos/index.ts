@@ -2,6 +2,7 @@
 import type { Db } from '../database.js';
 import { createBindingsRepo } from './bindings.js';
 import { createConversationsRepo } from './conversations.js';
+import { createMailboxRepo } from './mailbox.js';
 import { createPresetsRepo } from './presets.js';
 import { createSessionsRepo } from './sessions.js';
 import { createUsersRepo } from './users.js';
@@ -15,6 +16,7 @@ export function createRepos(db: Db) {
     conversations: createConversationsRepo(db),
     sessions: createSessionsRepo(db),
     bindings: createBindingsRepo(db),
+    mailbox: createMailboxRepo(db),
   };
 }
 
