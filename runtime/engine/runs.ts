@@ -602,9 +602,29 @@ export class RunManager {
       }
       const conversation = await this.conversation(conversationId);
       if (!conversation?.autoFire) return;
+      // Fan-in: while siblings of the finished agents still run, wait for the last one.
+      if (await this.siblingsStillRunning(conversationId)) return;
       await this.fireMailbox(conversation);
       return;
     }
+  }
+
+  /** Whether a subagent spawned by the same session as a pending result is still running. */
+  private async siblingsStillRunning(conversationId: string): Promise<boolean> {
+    const rows = await this.deps.db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.conversationId, conversationId),
+          eq(sessions.type, 'async_subagent'),
+          eq(sessions.status, 'running'),
+          sql`${sessions.spawnedBy} in (select s.spawned_by from ${mailbox} m join ${sessions} s on s.id = m.source_session_id
+              where m.conversation_id = ${conversationId} and m.delivered_to is null)`,
+        ),
+      )
+      .limit(1);
+    return rows.length > 0;
   }
 
   /**

@@ -91,7 +91,7 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
 
     const workspaceId = conversation.workspaceId ?? preset.workspaceId;
     const workspace = workspaceId ? ((await deps.db.query.workspaces.findFirst({ where: eq(workspaces.id, workspaceId) })) ?? null) : null;
-    const system = renderPrompt(
+    const system = withContext(preset.systemPrompt, conversation.context, renderPrompt(
       preset.systemPrompt,
       baseVariables(new Date(), {
         conversation_title: conversation.title,
@@ -100,7 +100,7 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
         room_context: conversation.context,
         workspace: workspace ? `${workspace.name}: ${workspace.folders.map((f) => f.path).join(', ')}` : '',
       }),
-    );
+    ));
 
     tools = await openSessionTools({
       registry: deps.registry,
@@ -153,4 +153,10 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
   } finally {
     await tools?.close();
   }
+}
+
+/** The conversation's context text goes into every prompt: where the template puts it, else at the end. */
+function withContext(template: string, context: string, rendered: string): string {
+  if (!context.trim() || /\{\{\s*room_context\s*\}\}/.test(template)) return rendered;
+  return rendered ? `${rendered}\n\n${context}` : context;
 }

@@ -17,6 +17,7 @@ import { bindingRoutes } from './routes/bindings.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { keyRoutes } from './routes/keys.js';
 import { notificationRoutes } from './routes/notifications.js';
+import { openAiRoutes } from './routes/openai-compat.js';
 import { presetRoutes } from './routes/presets.js';
 import { providerRoutes } from './routes/providers.js';
 import { runRoutes } from './routes/runs.js';
@@ -31,6 +32,7 @@ export function allRoutes(ctx: AppContext): AnyRoute[] {
     ...conversationRoutes(ctx),
     ...runRoutes(ctx),
     ...notificationRoutes(ctx),
+    ...openAiRoutes(ctx),
     ...bindingRoutes(ctx),
     ...keyRoutes(ctx),
     ...providerRoutes(ctx),
@@ -66,7 +68,7 @@ export function createApp(ctx: AppContext): express.Express {
   });
   app.use(api);
 
-  app.use('/api', (req: Request, _res: Response, next: NextFunction) => {
+  app.use(['/api', '/v1'], (req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError(404, 'not_found', `no route ${req.method} ${req.originalUrl.split('?')[0]}`));
   });
 

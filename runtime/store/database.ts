@@ -50,10 +50,31 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     db,
     kind: 'postgres',
-    migrate: () => migratePg(drizzlePg({ client: pool, schema }), { migrationsFolder: MIGRATIONS_DIR }),
+    migrate: () => migrateWithLock(pool),
     health: () => ping(db),
     close: () => pool.end(),
   };
+}
+
+/** Key of the advisory lock that serialises migrations across runtime replicas. */
+const MIGRATION_LOCK = 7_243_117_001;
+
+/**
+ * Applies migrations while holding a PostgreSQL advisory lock, so replicas
+ * starting together on a fresh database do not race to create the tables.
+ */
+async function migrateWithLock(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await migratePg(drizzlePg({ client: pool, schema }), { migrationsFolder: MIGRATIONS_DIR });
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
 }
 
 async function openPglite(dataDir: string | null): Promise<Database> {

@@ -102,7 +102,9 @@ describe('input sweep over every route', () => {
       }
       const unknownField = await rt.api(op.method, concrete(op.path), { body: { definitely_not_a_field: 1 } });
       expectClientError(unknownField, [400, 404], `${label} unknown field`);
-      if (unknownField.status === 400) expect(unknownField.body.error.message).toContain('body.definitely_not_a_field');
+      // The OpenAI-compatible routes ignore unknown fields, as OpenAI clients send many; ours refuse them.
+      const lenient = op.path.startsWith('/v1/');
+      if (unknownField.status === 400 && !lenient) expect(unknownField.body.error.message).toContain('body.definitely_not_a_field');
 
       const wrongTypes = await rt.api(op.method, concrete(op.path), {
         body: { name: 42, title: ['x'], metadata: 'yes', model: 7, platform: 'irc', is_default: 'sometimes' },

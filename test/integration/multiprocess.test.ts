@@ -89,6 +89,48 @@ describeWith('postgres', 'runtime processes sharing PostgreSQL and Redis', () =>
     expect(fake.chatRequests()[1]!.body.messages.at(-1)).toEqual({ role: 'user', content: 'be brief' });
   });
 
+  it('delivers mailbox results exactly once when two processes race to fire them', async () => {
+    await call(a.url, 'POST', '/api/presets', { id: 'mp-worker', name: 'Worker', model: 'openai:worker-model' });
+    await call(a.url, 'POST', '/api/presets', {
+      id: 'mp-boss',
+      name: 'Boss',
+      model: 'openai:boss-model',
+      subagents: [{ name: 'researcher', preset_id: 'mp-worker' }],
+    });
+    fake.reset();
+    fake.onRequest((req) => {
+      const users = req.body.messages.filter((m: { role: string }) => m.role === 'user');
+      const last = String(users.at(-1)?.content ?? '');
+      if (req.body.model === 'worker-model') return { text: `result for ${last.split(' ')[1]}` };
+      if (last.startsWith('Results from')) return { text: 'summary' };
+      if (req.body.messages.at(-1)?.role === 'tool') return { text: 'waiting' };
+      return {
+        toolCalls: ['one', 'two', 'three'].map((t) => ({ name: 'spawn_agent', arguments: JSON.stringify({ name: 'researcher', instruction: `Research ${t}` }) })),
+      };
+    });
+    const conversation = await call(a.url, 'POST', '/api/conversations', { preset_id: 'mp-boss', auto_fire: false });
+    await call(a.url, 'POST', `/api/conversations/${conversation.body.id}/messages`, { input: 'go' });
+    const deadline = Date.now() + 15_000;
+    let pending = 0;
+    while (Date.now() < deadline && pending < 3) {
+      pending = (await call(b.url, 'GET', `/api/conversations/${conversation.body.id}/mailbox?pending_only=true`)).body.items.length;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(pending).toBe(3);
+    await new Promise((r) => setTimeout(r, 300));
+    const fires = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => call(i % 2 ? a.url : b.url, 'POST', `/api/conversations/${conversation.body.id}/fire`)),
+    );
+    expect(fires.filter((f) => f.status === 202)).toHaveLength(1);
+    expect(fires.every((f) => [202, 409, 422].includes(f.status))).toBe(true);
+    const winner = fires.find((f) => f.status === 202)!;
+    expect(textOf(await sessionEvents(b.url, TOKEN, winner.body.session_id))).toBe('summary');
+    const mailbox = (await call(a.url, 'GET', `/api/conversations/${conversation.body.id}/mailbox`)).body.items;
+    expect(mailbox.map((m: { delivered_to: string }) => m.delivered_to)).toEqual([winner.body.session_id, winner.body.session_id, winner.body.session_id]);
+    const sessions = (await call(a.url, 'GET', `/api/conversations/${conversation.body.id}/sessions`)).body.items;
+    expect(sessions.filter((s: { type: string }) => s.type === 'agent')).toHaveLength(2);
+  });
+
   it('fails every session of a process killed with SIGKILL, with a terminal event each', async () => {
     fake.reset();
     fake.onRequest(() => ({ text: Array.from({ length: 400 }, (_, i) => `t${i} `), tokensPerSecond: 20 }));

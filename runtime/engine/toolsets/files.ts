@@ -731,7 +731,7 @@ async function searchFiles(folders: ResolvedFolder[], args: Record<string, unkno
   if (useRegex) {
     let pattern: RegExp;
     try {
-      pattern = new RegExp(query, caseSensitive ? 'u' : 'iu');
+      pattern = new RegExp(query, caseSensitive ? '' : 'i');
     } catch (error) {
       throw new ToolFailure(`invalid regular expression: ${(error as Error).message}`);
     }

@@ -111,7 +111,7 @@ export function httpTimeoutMs(spec: Pick<HttpToolSpec, 'timeout_seconds'>): numb
 
 /** One HTTP tool; `env` supplies the `${env:NAME}` secrets of its headers. */
 export function httpTool(spec: HttpToolSpec, env: Record<string, string | undefined>): Tool {
-  const method = spec.method.toUpperCase();
+  const method = (spec.method ?? 'POST').toUpperCase(); // rows written before the default existed
   return {
     name: spec.name,
     description: spec.description ?? `Calls ${method} ${spec.url}.`,
