@@ -10,6 +10,7 @@ import { readEnvironment, type Config } from './config/index.js';
 import { resolveRootToken, type RootToken } from './config/root-token.js';
 import { modelStreamFactory } from './engine/models.js';
 import { RunManager } from './engine/runs.js';
+import { RoomOrchestrator } from './rooms/orchestrator.js';
 import { builtinTools, ToolRegistry } from './engine/tools.js';
 import { filesToolSource } from './engine/toolsets/files.js';
 import { httpToolSource } from './engine/toolsets/http.js';
@@ -87,6 +88,8 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     soleProcess: database.kind === 'pglite',
   });
   await runs.start();
+  const rooms = new RoomOrchestrator({ db: database.db, runs, eventLog, bus, logger, runnerId: runs.runnerId });
+  await rooms.start();
 
   const context: AppContext = {
     config,
@@ -98,6 +101,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     rootToken: rootToken.token,
     version: VERSION,
     runs,
+    rooms,
     providers,
     sseHeartbeatMs: options.engine?.sseHeartbeatMs ?? config.CONCLAVE_SSE_HEARTBEAT_SECONDS * 1000,
   };

@@ -170,6 +170,16 @@ export const configSchema = z.object({
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_APP_TOKEN: optionalString,
   SLACK_API_URL: optionalUrl(['http:', 'https:']),
+  SLACK_MODE: z
+    .enum(['auto', 'http', 'socket'])
+    .optional()
+    .transform((v) => v ?? 'auto'),
+  SLACK_PORT: integer(3000, 0, 65535),
+  SLACK_EVENTS_PATH: optionalString
+    .transform((v) => v ?? '/slack/events')
+    .refine((v) => v.startsWith('/'), { message: 'must be a path starting with /' }),
+  SLACK_BIND_CHANNELS: list,
+  SLACK_NATIVE_STREAMING: flag(true),
   CONCLAVE_ALLOWED_USERS: list,
   CONCLAVE_WEB_UI: flag(true),
 });

@@ -14,6 +14,25 @@ export const HISTORY_STATUSES: SessionRow['status'][] = ['completed', 'interrupt
 export interface HistoryOptions {
   /** Compaction: the summary, and the last session it covers. */
   summary?: { text: string; throughSessionId: string } | null;
+  /**
+   * In rooms, the persona whose prompt this is: its own turns stay assistant
+   * turns; other personas' lines become named user turns (`[Sam]: …`) without
+   * their tool calls, so no persona ever sees itself speaking as someone else.
+   */
+  viewer?: { handle: string } | null;
+}
+
+/** The messages a session contributes to the history, as the viewer sees them. */
+function asSeenBy(session: SessionRow, viewer: { handle: string } | null | undefined): ChatMessage[] {
+  const messages = session.messages as ChatMessage[];
+  const speaker = session.speaker;
+  if (!viewer || !speaker?.handle || speaker.handle === viewer.handle) return messages;
+  return messages.flatMap((message): ChatMessage[] => {
+    // A moderator's instruction to another persona (origin room) is not part of this persona's view.
+    if (message.role === 'user') return session.origin === 'room' ? [] : [message];
+    if (message.role === 'assistant' && message.content.trim()) return [{ role: 'user', content: `[${speaker.name}]: ${message.content}` }];
+    return [];
+  });
 }
 
 /** The sessions on the chain ending at `headId`, oldest first. */
@@ -40,6 +59,6 @@ export function buildHistory(sessions: SessionRow[], headId: string | null, opti
     messages.push({ role: 'user', content: `Summary of the conversation so far:\n\n${summary.text}` });
     messages.push({ role: 'assistant', content: 'Understood. I will continue from that summary.' });
   }
-  for (const session of chain) messages.push(...(session.messages as ChatMessage[]));
+  for (const session of chain) messages.push(...asSeenBy(session, options.viewer));
   return messages;
 }

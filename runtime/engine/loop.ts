@@ -35,6 +35,8 @@ export interface LoopInput {
   steering: SteeringQueue;
   signal: AbortSignal;
   maxSteps: number;
+  /** Checked after each round of tool calls: true ends the session as completed (room opt-out). */
+  shouldStop?: () => boolean;
 }
 
 export type LoopStatus = 'completed' | 'interrupted' | 'failed' | 'awaiting_input';
@@ -124,6 +126,11 @@ export async function runAgentLoop(input: LoopInput): Promise<LoopResult> {
     const outcomes = await Promise.all(runnable.map((call) => runTool(call, toolsByName, input, turn.messageId)));
     for (const outcome of outcomes) messages.push(outcome);
     if (signal.aborted) return result('interrupted');
+    if (input.shouldStop?.()) {
+      finalMessage = assistant.content || null;
+      input.steering.closeIfEmpty();
+      return result('completed');
+    }
     if (pending.length > 0) {
       // A person answers these; the session ends here and the next message resumes it.
       input.steering.closeIfEmpty();

@@ -38,7 +38,7 @@ import type { LoopResult, ModelStream } from './loop.js';
 import { runSession } from './session-runner.js';
 import { SteeringQueue } from './steering.js';
 import { continuationPrompt, subagentTools } from './subagents.js';
-import { ToolFailure, type PendingCall, type ToolRegistry, type ToolSource } from './tools.js';
+import { ToolFailure, type PendingCall, type Tool, type ToolRegistry, type ToolSource } from './tools.js';
 
 export const CONTROL_CHANNEL = 'control';
 export const NOTIFICATIONS_CHANNEL = 'notifications';
@@ -88,6 +88,17 @@ export interface StartRequest {
   answers?: Answers | null;
   clientTools?: SessionRow['clientTools'];
   origin?: SessionRow['origin'];
+  /** A room turn: the persona's extra tools, framing and stop condition (rooms/orchestrator.ts). */
+  room?: RoomTurnHooks;
+}
+
+/** What a room orchestrator adds to one persona turn. */
+export interface RoomTurnHooks {
+  tools: Tool[];
+  /** Appended to the persona's system prompt. */
+  systemSuffix: string;
+  /** Checked after each round of tool calls: true ends the turn (opt_out, end of autopilot). */
+  shouldStop(): boolean;
 }
 
 export interface StartResult {
@@ -113,6 +124,7 @@ interface LiveSession {
   abort: AbortController;
   steering: SteeringQueue;
   done: Promise<void>;
+  room?: RoomTurnHooks;
 }
 
 type ControlMessage =
@@ -143,6 +155,12 @@ export class RunManager {
 
   get liveCount(): number {
     return this.live.size;
+  }
+
+  /** Resolves with the committed row once a session this process runs has ended. */
+  async settled(sessionId: string): Promise<SessionRow | undefined> {
+    await this.live.get(sessionId)?.done;
+    return this.deps.db.query.sessions.findFirst({ where: eq(sessions.id, sessionId) });
   }
 
   // ------------------------------------------------------------- starting
@@ -195,7 +213,7 @@ export class RunManager {
   private async tryStart(request: StartRequest, runId: string): Promise<StartResult | null> {
     const session = await this.insertRunning({ ...this.sessionValues(request, runId) });
     if (!session) return null;
-    const cursor = await this.launch(session, request.conversation, request.preset);
+    const cursor = await this.launch(session, request.conversation, request.preset, request.room);
     return { status: 'running', session, runId, cursor };
   }
 
@@ -278,7 +296,7 @@ export class RunManager {
    * Appends RUN_STARTED (so the stream exists), registers the session, and
    * runs it in the background. Returns a cursor just before RUN_STARTED.
    */
-  private async launch(session: SessionRow, conversation: ConversationRow, preset: PresetRow): Promise<string | null> {
+  private async launch(session: SessionRow, conversation: ConversationRow, preset: PresetRow, room?: RoomTurnHooks): Promise<string | null> {
     const subagent = session.type === 'async_subagent';
     const emitter = new SessionEmitter({
       log: this.deps.eventLog,
@@ -296,7 +314,7 @@ export class RunManager {
         parentSessionId: session.spawnedBy,
       });
     }
-    const live: LiveSession = { session, abort: new AbortController(), steering: new SteeringQueue(), done: Promise.resolve() };
+    const live: LiveSession = { session, abort: new AbortController(), steering: new SteeringQueue(), done: Promise.resolve(), room };
     this.live.set(session.id, live);
     try {
       await emitter.flush();
@@ -336,7 +354,9 @@ export class RunManager {
           emitter,
           steering: live.steering,
           signal: live.abort.signal,
-          extraTools: subagentTools(preset.subagents, this.subagentHost(session, conversation)),
+          extraTools: [...subagentTools(preset.subagents, this.subagentHost(session, conversation)), ...(live.room?.tools ?? [])],
+          systemSuffix: live.room?.systemSuffix,
+          shouldStop: live.room?.shouldStop,
         },
       );
     } catch (error) {

@@ -40,8 +40,12 @@ export interface SessionRun {
   emitter: SessionEmitter;
   steering: SteeringQueue;
   signal: AbortSignal;
-  /** Engine tools for this session (subagents). */
+  /** Engine tools for this session (subagents, room tools). */
   extraTools: Tool[];
+  /** Appended to the system prompt (a room persona's framing). */
+  systemSuffix?: string;
+  /** Ends the turn after a round of tool calls when it returns true. */
+  shouldStop?: () => boolean;
 }
 
 /** A preset's context window: `model.settings.context_window`, or the default. */
@@ -87,7 +91,8 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
         .set({ summary: compacted.summary, summaryThroughSessionId: compacted.throughSessionId })
         .where(eq(conversations.id, conversation.id));
     }
-    const history = buildHistory(committed, session.parentSessionId, { summary });
+    const viewer = session.speaker?.handle ? { handle: session.speaker.handle } : null;
+    const history = buildHistory(committed, session.parentSessionId, { summary, viewer });
 
     const workspaceId = conversation.workspaceId ?? preset.workspaceId;
     const workspace = workspaceId ? ((await deps.db.query.workspaces.findFirst({ where: eq(workspaces.id, workspaceId) })) ?? null) : null;
@@ -134,11 +139,15 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
       textUsed = resolution.textUsed;
     }
     if (session.input && !textUsed) input.push({ role: 'user', content: inputToContent(session.input as Input) });
+    // A model must answer a user turn: when nobody new spoke (a room persona's turn), say whose turn it is.
+    const lastRole = (input.at(-1) ?? history.at(-1))?.role;
+    if (lastRole !== 'user' && lastRole !== 'tool') input.push({ role: 'user', content: '(It is your turn to speak.)' });
 
     return await runAgentLoop({
       emitter,
       stream,
-      system,
+      system: run.systemSuffix ? `${system}\n\n${run.systemSuffix}`.trim() : system,
+      shouldStop: run.shouldStop,
       history,
       input,
       tools: tools.tools,

@@ -19,10 +19,12 @@ import { keyRoutes } from './routes/keys.js';
 import { notificationRoutes } from './routes/notifications.js';
 import { openAiRoutes } from './routes/openai-compat.js';
 import { presetRoutes } from './routes/presets.js';
+import { roomRoutes } from './routes/rooms.js';
 import { providerRoutes } from './routes/providers.js';
 import { runRoutes } from './routes/runs.js';
 import { systemRoutes } from './routes/system.js';
 import { workspaceRoutes } from './routes/workspaces.js';
+import { webUi } from './web.js';
 
 export function allRoutes(ctx: AppContext): AnyRoute[] {
   const routes: AnyRoute[] = [
@@ -33,6 +35,7 @@ export function allRoutes(ctx: AppContext): AnyRoute[] {
     ...runRoutes(ctx),
     ...notificationRoutes(ctx),
     ...openAiRoutes(ctx),
+    ...roomRoutes(ctx),
     ...bindingRoutes(ctx),
     ...keyRoutes(ctx),
     ...providerRoutes(ctx),
@@ -67,6 +70,7 @@ export function createApp(ctx: AppContext): express.Express {
     limitWrites: createWriteLimiter(ctx.config.CONCLAVE_RATE_LIMIT_PER_MINUTE),
   });
   app.use(api);
+  app.use(webUi({ enabled: ctx.config.CONCLAVE_WEB_UI })); // the web UI at / (runtime/http/web.ts)
 
   app.use(['/api', '/v1'], (req: Request, _res: Response, next: NextFunction) => {
     next(new ApiError(404, 'not_found', `no route ${req.method} ${req.originalUrl.split('?')[0]}`));

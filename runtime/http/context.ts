@@ -1,6 +1,7 @@
 /** What route handlers may use: configuration, repositories and the event seams. */
 import type { Config } from '../config/index.js';
 import type { RunManager } from '../engine/runs.js';
+import type { RoomOrchestrator } from '../rooms/orchestrator.js';
 import type { Bus, EventLog } from '../events/types.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -17,6 +18,7 @@ export interface AppContext {
   rootToken: string;
   version: string;
   runs: RunManager;
+  rooms: RoomOrchestrator;
   providers: ProviderRegistry;
   /** Interval of SSE comment heartbeats. */
   sseHeartbeatMs: number;

@@ -108,6 +108,9 @@ export interface Speaker {
   presetId: string;
   name: string;
   handle?: string;
+  title?: string;
+  avatarUrl?: string;
+  color?: string;
 }
 
 /** Token usage of one model; summed per session and per conversation. */
@@ -208,6 +211,11 @@ export const conversations = pgTable(
     summaryThroughSessionId: text('summary_through_session_id'),
     usage: jsonb('usage').$type<UsageByModel>().notNull().default({}),
     forkedFrom: jsonb('forked_from').$type<{ conversation_id: string; session_id: string } | null>(),
+    /**
+     * A room run in progress holds this lease (renewed while it runs), so two
+     * processes never orchestrate the same room at once.
+     */
+    runLease: jsonb('run_lease').$type<{ run_id: string; runner_id: string; expires_at: string } | null>(),
     ...timestamps,
   },
   (t) => [

@@ -447,7 +447,7 @@ export const messageCreateSchema = z
 export const runAcceptedSchema = z
   .object({
     conversation_id: z.string(),
-    session_id: z.string(),
+    session_id: z.string().nullable().describe('the first session; null when a room run took the message for later'),
     run_id: z.string(),
     status: z.enum(['running', 'queued', 'steered']),
     events_url: z.string().describe('SSE of this session; add ?after=<cursor> to resume'),

@@ -12,6 +12,9 @@ export interface Speaker {
   presetId: string;
   name: string;
   handle?: string;
+  title?: string;
+  avatarUrl?: string;
+  color?: string;
 }
 
 /** Fields we add to every AG-UI event we emit. */
@@ -38,6 +41,8 @@ export const CustomName = {
   turnSkipped: 'turn_skipped',
   voteCast: 'vote_cast',
   roomFinished: 'room_finished',
+  /** A consensus round's or a poll's tally. */
+  tally: 'tally',
   compaction: 'compaction',
   /** Sent by the SSE endpoints (never stored) when a cursor can no longer be resumed. */
   streamReset: 'stream_reset',

@@ -23,6 +23,7 @@ import {
   type OnBusy,
 } from '../../../shared/protocol/api.js';
 import { inputText } from '../../engine/input.js';
+import { isRoom, NoSpeaker, type RoomStart } from '../../rooms/orchestrator.js';
 import { ConversationBusy, ShuttingDown, type Answers, type StartRequest, type StartResult } from '../../engine/runs.js';
 import type { ConversationRow, MailboxRow, PresetRow, SessionRow } from '../../store/schema.js';
 import type { Principal } from '../auth.js';
@@ -53,7 +54,7 @@ export const turnBody = (s: SessionRow) => ({
 const wantsStream = (req: Request) => (req.headers.accept ?? '').includes('text/event-stream');
 
 export function runRoutes(ctx: AppContext): AnyRoute[] {
-  const { repos, runs, eventLog } = ctx;
+  const { repos, runs, rooms, eventLog } = ctx;
 
   async function visible(id: string, principal: Principal): Promise<ConversationRow> {
     const row = await repos.conversations.getVisible(id, viewerOf(principal));
@@ -123,6 +124,34 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
     }
   }
 
+  /** Runs a room operation, mapping its refusals to API errors. */
+  async function startRoom(operation: () => Promise<RoomStart>): Promise<RoomStart> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof NoSpeaker) throw unprocessable('no_speaker', error.message);
+      if (error instanceof ConversationBusy) {
+        throw new ApiError(409, 'conversation_busy', 'the room is busy with a run; send on_busy=queue or interrupt, or wait', { active_run: error.activeSessionId });
+      }
+      if (error instanceof ShuttingDown) throw new ApiError(503, 'shutting_down', 'the runtime is shutting down; retry in a moment');
+      throw error;
+    }
+  }
+
+  function roomAccepted(conversation: ConversationRow, start: RoomStart) {
+    const conversationUrl = `/api/conversations/${conversation.id}/events`;
+    const cursor = start.first?.cursor ?? null;
+    return {
+      conversation_id: conversation.id,
+      session_id: start.first?.session.id ?? null,
+      run_id: start.runId,
+      status: start.status,
+      events_url: cursor ? `${conversationUrl}?after=${cursor}` : conversationUrl,
+      conversation_events_url: cursor ? `${conversationUrl}?after=${cursor}` : conversationUrl,
+      cursor,
+    };
+  }
+
   /** Streams one session's events (used by the session stream and by streamed posts). */
   async function streamSession(res: Response, session: SessionRow, after: string | null): Promise<void> {
     const current = (await repos.sessions.get(session.id)) ?? session;
@@ -149,6 +178,10 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
       responses: { 202: runAcceptedSchema, 200: 'text/event-stream', 404: null, 409: null, 422: null, 503: null },
       handler: async ({ params, body, principal, req, res }) => {
         const conversation = await visible(params.id, principal);
+        if (isRoom(conversation)) {
+          if (!body.input) throw unprocessable('input_required', 'body.input: a room needs a message (approvals go to one-agent conversations)');
+          return { status: 202, body: roomAccepted(conversation, await startRoom(() => rooms.message(conversation, body.input!, body.on_busy))) };
+        }
         const answers = body.approvals || body.tool_results ? { approvals: body.approvals ?? [], tool_results: body.tool_results ?? [] } : null;
         const result = await start(conversation, body.input ?? null, body.on_busy, {
           presetId: body.preset_id,
@@ -202,7 +235,9 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
       responses: { 200: interruptResultSchema, 404: null },
       handler: async ({ params, principal }) => {
         const conversation = await visible(params.id, principal);
-        return { body: { conversation_id: conversation.id, interrupted: await runs.interruptConversation(conversation.id) } };
+        const running = await runs.interruptConversation(conversation.id);
+        const room = isRoom(conversation) ? await rooms.stop(conversation.id) : false;
+        return { body: { conversation_id: conversation.id, interrupted: running + (room && running === 0 ? 1 : 0) } };
       },
     }),
     route({
