@@ -335,10 +335,15 @@ class RoomRun {
 
   // ------------------------------------------------------------- one turn
 
+  /**
+   * One persona's turn. `input` is a human message (origin `message`, seen by
+   * everyone) or, with `moderator`, an instruction for this persona only
+   * (origin `room`, hidden from the others' view).
+   */
   private async turn(
     handle: string,
     input: Input | null,
-    options: { ballot?: { options: string[]; method: VoteMethod; question: string }; canEnd?: boolean } = {},
+    options: { ballot?: { options: string[]; method: VoteMethod; question: string }; canEnd?: boolean; moderator?: boolean } = {},
   ): Promise<Turn | null> {
     const persona = this.persona(handle);
     if (!persona) return null;
@@ -354,7 +359,7 @@ class RoomRun {
     };
     this.turns += 1;
     this.emit(CustomName.turnStarted, { run_id: this.runId, handle, name: persona.name, turn: this.turns });
-    const start = await this.startWhenFree({ persona, input, speaker, hooks });
+    const start = await this.startWhenFree({ persona, input, speaker, hooks, origin: input !== null && !options.moderator ? 'message' : 'room' });
     if (!start) return null;
     this.firstStarted?.(start);
     this.firstStarted = null;
@@ -369,7 +374,13 @@ class RoomRun {
   }
 
   /** Starts a persona's session once the main slot is free (a previous session may still be committing). */
-  private async startWhenFree(turn: { persona: Persona; input: Input | null; speaker: Speaker; hooks: ReturnType<typeof turnHooks> }): Promise<StartResult | null> {
+  private async startWhenFree(turn: {
+    persona: Persona;
+    input: Input | null;
+    speaker: Speaker;
+    hooks: ReturnType<typeof turnHooks>;
+    origin: 'message' | 'room';
+  }): Promise<StartResult | null> {
     const deadline = Date.now() + 30_000;
     while (!this.stopped) {
       try {
@@ -380,7 +391,7 @@ class RoomRun {
           onBusy: 'reject',
           speaker: turn.speaker,
           runId: this.runId,
-          origin: 'room',
+          origin: turn.origin,
           room: turn.hooks,
         });
       } catch (error) {
@@ -410,7 +421,7 @@ class RoomRun {
       if (limit) return limit;
       const handle = queue.shift()!;
       const note = prompt?.(handle, index, previous) ?? null;
-      const turn = await this.turn(handle, input ?? note);
+      const turn = await this.turn(handle, input ?? note, { moderator: input === null });
       input = null;
       const end = this.afterTurn(turn);
       if (end === 'awaiting_user') {
@@ -470,14 +481,16 @@ class RoomRun {
         if (limit) return limit;
         const side = debater.side ?? debater.handle;
         const note = round === 1 ? `Round 1: give your opening argument for the side "${side}".` : `Round ${round}: answer the other side's points.`;
-        const turn = await this.turn(debater.handle, first ?? note);
+        const turn = await this.turn(debater.handle, first ?? note, { moderator: first === null });
         first = null;
         const end = this.afterTurn(turn);
         if (end) return end;
       }
     }
     if (judgeHandle && !this.limitReached()) {
-      const end = this.afterTurn(await this.turn(judgeHandle, 'The debate is over. As the judge, give your verdict: which side argued better, and why.'));
+      const end = this.afterTurn(
+        await this.turn(judgeHandle, 'The debate is over. As the judge, give your verdict: which side argued better, and why.', { moderator: true }),
+      );
       if (end) return end;
     }
     return 'done';
@@ -504,7 +517,7 @@ class RoomRun {
         method === 'approval'
           ? `Round ${round} ballot: "${question}". Call the vote tool with every option you approve of: ${options.join(', ')}.`
           : `Round ${round} ballot: "${question}". Call the vote tool ranking the options, best first: ${options.join(', ')}.`;
-      const turn = await this.turn(persona.handle, instruction, { ballot: { options, method, question } });
+      const turn = await this.turn(persona.handle, instruction, { ballot: { options, method, question }, moderator: true });
       const end = this.afterTurn(turn);
       if (end) return { ballots, end };
       if (turn?.outcome.ballot) ballots.push({ voter: persona.handle, choices: turn.outcome.ballot });
@@ -528,7 +541,7 @@ class RoomRun {
           round === 1
             ? 'Propose your answer in one or two sentences. The group will vote on the proposals.'
             : `No proposal reached the threshold (${JSON.stringify(last?.counts)}). Restate or revise your proposal briefly.`;
-        const turn = await this.turn(persona.handle, first ?? note);
+        const turn = await this.turn(persona.handle, first ?? note, { moderator: first === null });
         first = null;
         const end = this.afterTurn(turn);
         if (end) return { reason: end, result: { rounds: history } };
@@ -545,7 +558,7 @@ class RoomRun {
     const summary = agreed
       ? `The group agreed on @${agreed}'s proposal (${Math.round((last!.share) * 100)}% of ballots). As facilitator, summarise the agreed outcome.`
       : 'The group did not reach the threshold. As facilitator, summarise where the group stands and the main disagreements.';
-    if (!this.limitReached()) await this.turn(facilitator, summary);
+    if (!this.limitReached()) await this.turn(facilitator, summary, { moderator: true });
     return {
       reason: agreed ? 'consensus' : 'no_consensus',
       result: { winner: agreed, method: this.method(), threshold: this.threshold(), rounds: history },
@@ -558,7 +571,7 @@ class RoomRun {
       const limit = this.limitReached();
       if (limit) return { reason: limit };
       const instruction = `Poll: "${poll.question}". Vote with the vote tool (${poll.method === 'approval' ? 'every option you approve of' : 'rank the options, best first'}): ${poll.options.join(', ')}.`;
-      const turn = await this.turn(persona.handle, instruction, { ballot: { ...poll } });
+      const turn = await this.turn(persona.handle, instruction, { ballot: { ...poll }, moderator: true });
       const end = this.afterTurn(turn);
       if (end) return { reason: end };
       if (turn?.outcome.ballot) ballots.push({ voter: persona.handle, choices: turn.outcome.ballot });
@@ -577,6 +590,7 @@ class RoomRun {
     let last: string | null = null;
     let input: Input | null = humanInput ?? (topic ? `Talk among yourselves about: ${topic}` : null);
     let answeringHuman = humanInput !== null;
+    // The topic is for everyone: it is said once, like a human message.
     for (;;) {
       const limit = this.limitReached();
       if (limit) return limit;

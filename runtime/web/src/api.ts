@@ -57,7 +57,8 @@ export interface RoomTemplate {
   name: string;
   description?: string;
   mode: string;
-  participants: { preset_id: string; handle: string; display_name?: string; color?: string; avatar_url?: string; title?: string }[];
+  context?: string;
+  participants: { handle: string; display_name: string; title?: string; color?: string; model?: string }[];
 }
 
 export interface SessionInfo {
@@ -104,6 +105,10 @@ export class Api {
 
   pendingMailbox(conversationId: string) {
     return this.call<{ items: MailboxMessage[] }>('GET', `/api/conversations/${enc(conversationId)}/mailbox?pending_only=true&limit=50`);
+  }
+  /** Starts or stops a room's autopilot. */
+  autopilot(conversationId: string, action: 'start' | 'stop', topic?: string) {
+    return this.call<unknown>('POST', `/api/conversations/${enc(conversationId)}/autopilot`, { action, ...(topic && { topic }) });
   }
   fire(conversationId: string) {
     return this.call<{ session_id: string; status: string }>('POST', `/api/conversations/${enc(conversationId)}/fire`, {});

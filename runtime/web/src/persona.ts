@@ -82,7 +82,16 @@ export function resolvePersona(
   if (match) return personaOfParticipant(match, presets.get(match.preset_id));
   const id = speaker?.presetId ?? presetId ?? conversation?.preset_id ?? null;
   const persona = personaOfPreset(id ? presets.get(id) : undefined, id);
-  return speaker?.name ? { ...persona, name: speaker.name, handle: speaker.handle ?? null } : persona;
+  if (!speaker?.name) return persona;
+  return {
+    ...persona,
+    key: speaker.handle ? `participant:${speaker.handle}` : persona.key,
+    name: speaker.name,
+    handle: speaker.handle ?? null,
+    title: speaker.title ?? persona.title,
+    avatarUrl: speaker.avatarUrl ?? persona.avatarUrl,
+    color: speaker.color ?? persona.color,
+  };
 }
 
 export function initials(name: string): string {

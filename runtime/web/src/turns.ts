@@ -6,10 +6,14 @@
  */
 import type { Turn } from './api.js';
 
+/** The `speaker` on a room persona's events. */
 export interface Speaker {
   presetId?: string;
   name?: string;
   handle?: string;
+  title?: string;
+  avatarUrl?: string;
+  color?: string;
 }
 
 export interface UsageEntry {
@@ -212,12 +216,6 @@ function applyCustom(turn: TurnView, event: Event): TurnView {
       return note('info', 'Earlier turns were summarised to fit the context window.');
     case 'mailbox_updated':
       return note('info', 'A background agent left a result in the mailbox.');
-    case 'turn_skipped':
-      return note('info', `${str(value.name ?? value.handle ?? turn.speaker?.name) || 'A persona'} passed this turn.`);
-    case 'vote_cast':
-      return note('info', `Vote cast${value.choice !== undefined ? `: ${str(value.choice)}` : ''}.`);
-    case 'room_finished':
-      return note('info', `The room finished${value.reason ? ` (${str(value.reason)})` : ''}.`);
     case 'awaiting_user': {
       const calls = Array.isArray(value.calls) ? (value.calls as PendingCall[]) : [];
       const questions = Array.isArray(value.questions) ? value.questions.map(str) : [];
@@ -258,3 +256,59 @@ export function totalUsage(usage: Record<string, UsageEntry>): Required<UsageEnt
 
 export const formatTokens = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(n >= 100_000 ? 0 : 1)}k` : String(n));
 export const formatCost = (usd: number) => (usd === 0 ? '$0' : usd < 0.01 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`);
+
+/** CUSTOM events of a room run (not of one session): their sessionId is the run's id. */
+export const ROOM_EVENTS = new Set(['turn_started', 'turn_skipped', 'vote_cast', 'room_finished', 'tally']);
+
+export interface RoomNote {
+  key: string;
+  at: number;
+  tone: 'info' | 'warning';
+  text: string;
+}
+
+const FINISH_TEXT: Record<string, string> = {
+  done: '',
+  no_speaker: 'Nobody was addressed: mention a persona with @handle.',
+  turn_limit: 'The room stopped at its turn limit.',
+  hop_limit: 'The room stopped at its mention hop limit.',
+  token_budget: 'The room stopped at its token budget.',
+  stop_phrase: 'The room ended on its stop phrase.',
+  stopped: 'The room was stopped.',
+  interrupted: 'The room was interrupted.',
+  awaiting_user: '',
+  human_message: '',
+  consensus: 'Consensus reached.',
+  no_consensus: 'No consensus was reached.',
+};
+
+/** A line for the thread from a room event; null when there is nothing to say. */
+export function roomNote(event: { name?: unknown; value?: unknown; sessionId?: unknown; seq?: unknown; timestamp?: unknown }, nameOf: (handle: string) => string): RoomNote | null {
+  const value = (event.value ?? {}) as Record<string, unknown>;
+  const key = `${str(event.sessionId)}:${str(event.seq)}`;
+  const at = typeof event.timestamp === 'number' ? event.timestamp : Date.now();
+  const make = (text: string, tone: 'info' | 'warning' = 'info'): RoomNote | null => (text ? { key, at, tone, text } : null);
+  switch (event.name) {
+    case 'turn_skipped':
+      return make(`${nameOf(str(value.handle))} passed${value.reason ? `: ${str(value.reason)}` : '.'}`);
+    case 'vote_cast':
+      return make(`${nameOf(str(value.voter))} voted: ${Array.isArray(value.choices) ? value.choices.map(str).join(', ') : ''}`);
+    case 'tally': {
+      const counts = (value.counts ?? {}) as Record<string, number>;
+      const list = Object.entries(counts)
+        .sort((a, b) => b[1] - a[1])
+        .map(([option, n]) => `${option} ${n}`)
+        .join(' · ');
+      const winner = value.winner ? ` Winner: ${str(value.winner)}${value.reached ? '' : ' (below the threshold)'}.` : ' No winner.';
+      return make(`Tally${value.round ? ` (round ${str(value.round)})` : ''}: ${list}.${winner}`);
+    }
+    case 'room_finished': {
+      const reason = str(value.reason);
+      const text = FINISH_TEXT[reason] ?? `The room finished (${reason}).`;
+      const result = value.result as { winner?: unknown } | undefined;
+      return make(result?.winner ? `${text} Result: ${str(result.winner)}.`.trim() : text, reason === 'no_speaker' ? 'warning' : 'info');
+    }
+    default:
+      return null;
+  }
+}

@@ -17,7 +17,7 @@ import type { ConclaveEvent } from '../../../shared/protocol/events.js';
 import { describeError, type Conversation, type RunAccepted, type Turn } from './api.js';
 import { useApp } from './context.js';
 import { participantsOf } from './persona.js';
-import { applyEvent, emptyTurn, fromTurn, type TurnView } from './turns.js';
+import { applyEvent, emptyTurn, fromTurn, ROOM_EVENTS, roomNote, type RoomNote, type TurnView } from './turns.js';
 
 const PAGE = 20;
 
@@ -54,6 +54,10 @@ export function useConversation(id: string) {
   const [connection, setConnection] = useState<Connection>('connecting');
   const [mailbox, setMailbox] = useState(0);
   const [queued, setQueued] = useState<Queued[]>([]);
+  /** Lines from room runs (passes, votes, tallies, endings), drawn between the turns. */
+  const [roomNotes, setRoomNotes] = useState<RoomNote[]>([]);
+  /** A room run is going on (between turn_started and room_finished). */
+  const [roomRun, setRoomRun] = useState<string | null>(null);
   /** Bumped when older turns are put above the current ones (the view keeps its scroll position). */
   const [prepended, setPrepended] = useState(0);
   const store = useRef<Store>({ map: new Map(), ignored: new Set(), fetching: new Set(), oldest: Infinity, hasMore: false, pending: [], scheduled: false });
@@ -145,6 +149,11 @@ export function useConversation(id: string) {
     [api, id, addPage],
   );
 
+  const nameOfHandle = useCallback((handle: string) => {
+    const p = participantsOf(conversationRef.current).find((x) => x.handle === handle);
+    return p?.display_name ?? presetMap.get(p?.preset_id ?? '')?.persona?.display_name?.toString() ?? (handle ? `@${handle}` : 'A persona');
+  }, [presetMap]);
+
   const flush = useCallback(() => {
     const s = store.current;
     s.scheduled = false;
@@ -158,6 +167,15 @@ export function useConversation(id: string) {
         const pending = (event.value as { pending?: unknown } | undefined)?.pending;
         if (typeof pending === 'number') setMailbox(pending);
         else void refreshMailbox();
+      }
+      if (event.type === 'CUSTOM' && ROOM_EVENTS.has(String(event.name))) {
+        if (s.hasMore && event.timestamp < s.oldest) continue;
+        if (event.name === 'room_finished') setRoomRun((run) => (run === sessionId ? null : run));
+        else if (event.name === 'turn_started') setRoomRun(sessionId);
+        const note = roomNote(event, nameOfHandle);
+        if (note) setRoomNotes((notes) => (notes.some((n) => n.key === note.key) ? notes : [...notes, note]));
+        if (event.name === 'room_finished') finished = true;
+        continue;
       }
       let turn = s.map.get(sessionId);
       if (!turn) {
@@ -182,7 +200,7 @@ export function useConversation(id: string) {
       void refreshConversation();
       void refreshMailbox();
     }
-  }, [fetchSession, publish, refreshConversation, refreshMailbox]);
+  }, [fetchSession, publish, refreshConversation, refreshMailbox, nameOfHandle]);
 
   const enqueue = useCallback(
     (event: ConclaveEvent) => {
@@ -205,6 +223,8 @@ export function useConversation(id: string) {
     setLoaded(false);
     setError(null);
     setQueued([]);
+    setRoomNotes([]);
+    setRoomRun(null);
     setConnection('connecting');
     (async () => {
       try {
@@ -262,7 +282,7 @@ export function useConversation(id: string) {
   const runningTurn = useMemo(() => agentTurns.find((t) => t.status === 'running') ?? null, [agentTurns]);
   const lastAgent = agentTurns.at(-1) ?? null;
   const awaiting = lastAgent && lastAgent.status === 'awaiting_input' ? lastAgent : null;
-  const running = runningTurn !== null;
+  const running = runningTurn !== null || roomRun !== null;
 
   useEffect(() => {
     setActivity(id, running ? 'running' : awaiting ? 'waiting' : null);
@@ -272,13 +292,15 @@ export function useConversation(id: string) {
   const trackRun = useCallback(
     (run: RunAccepted, input: unknown, presetId: string | null) => {
       const s = store.current;
+      if (run.session_id === null) return; // a room run took the message for later
+      const sessionId = run.session_id;
       if (run.status === 'queued') {
-        setQueued((list) => [...list, { sessionId: run.session_id, text: typeof input === 'string' ? input : '' }]);
+        setQueued((list) => [...list, { sessionId, text: typeof input === 'string' ? input : '' }]);
         return;
       }
       if (run.status !== 'running') return;
-      const turn = s.map.get(run.session_id) ?? emptyTurn(run.session_id, Date.now());
-      s.map.set(run.session_id, { ...turn, input: turn.input === undefined ? input : turn.input, presetId: turn.presetId ?? presetId });
+      const turn = s.map.get(sessionId) ?? emptyTurn(sessionId, Date.now());
+      s.map.set(sessionId, { ...turn, input: turn.input === undefined ? input : turn.input, presetId: turn.presetId ?? presetId });
       publish();
     },
     [publish],
@@ -304,6 +326,10 @@ export function useConversation(id: string) {
   );
 
   const stop = useCallback(() => api.client.interruptConversation(id), [api, id]);
+  const autopilot = useCallback(async (action: 'start' | 'stop') => {
+    await api.autopilot(id, action);
+    if (action === 'stop') setRoomRun(null);
+  }, [api, id]);
   const fork = useCallback((sessionId: string) => api.client.forkConversation(id, { session_id: sessionId }), [api, id]);
   const fire = useCallback(async () => {
     const run = await api.fire(id);
@@ -334,6 +360,9 @@ export function useConversation(id: string) {
     awaiting,
     mailbox,
     queued,
+    roomNotes,
+    roomRun,
+    autopilot,
     presetMap,
     send,
     answer,

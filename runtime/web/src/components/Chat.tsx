@@ -37,6 +37,8 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
     [conversation, presetMap],
   );
   const speaking = c.runningTurn ? personaOf(c.runningTurn.speaker, c.runningTurn.presetId) : null;
+  // Turns and room lines (passes, votes, tallies), in time order.
+  const items = useMemo(() => [...turns, ...c.roomNotes].sort((a, b) => ('createdAt' in a ? a.createdAt : a.at) - ('createdAt' in b ? b.createdAt : b.at)), [turns, c.roomNotes]);
 
   // Scrolling: stay at the bottom while content arrives (unless the reader
   // scrolled up); keep the position when older turns are put on top.
@@ -124,6 +126,11 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
               <span className="badge">{c.mailbox}</span>
             </button>
           )}
+          {room && conversation?.mode === 'autopilot' && (
+            <button type="button" className="button small" onClick={() => void c.autopilot(c.roomRun ? 'stop' : 'start').catch((e: unknown) => c.setError(describeError(e)))}>
+              {c.roomRun ? 'Stop autopilot' : 'Start autopilot'}
+            </button>
+          )}
           <RenameButton title={conversation?.title ?? ''} onRename={(title) => c.patch({ title })} />
           {conversation && (
             <button type="button" className="button ghost small hide-narrow" onClick={() => void c.patch({ status: conversation.status === 'archived' ? 'active' : 'archived' })}>
@@ -160,16 +167,22 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
                   <p>{room ? 'Say something to the room. Mention a persona with @handle.' : 'Send a message to start.'}</p>
                 </div>
               )}
-              {turns.map((turn) => (
-                <TurnItem
-                  key={turn.sessionId}
-                  turn={turn}
-                  persona={personaOf(turn.speaker, turn.presetId)}
-                  active={turn === c.awaiting}
-                  onFork={fork}
-                  onAnswer={c.answer}
-                />
-              ))}
+              {items.map((item) =>
+                'sessionId' in item ? (
+                  <TurnItem
+                    key={item.sessionId}
+                    turn={item}
+                    persona={personaOf(item.speaker, item.presetId)}
+                    active={item === c.awaiting}
+                    onFork={fork}
+                    onAnswer={room ? undefined : c.answer}
+                  />
+                ) : (
+                  <p key={item.key} className={`room-note room-note-${item.tone}`}>
+                    {item.text}
+                  </p>
+                ),
+              )}
             </div>
           </div>
           {c.error && conversation && (
@@ -188,10 +201,11 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
             running={c.running}
             question={c.awaiting?.parts.some((p) => p.kind === 'awaiting' && p.calls.some((x) => x.kind === 'question')) ?? false}
             participants={room ? participants.map((p) => personaOfParticipant(p, presetMap.get(p.preset_id))) : []}
+            room={room}
             queued={c.queued.map((q) => q.text)}
             notice={notice}
-            onSend={async (text, presetId) => {
-              const run = await c.send(text, presetId);
+            onSend={async (text) => {
+              const run = await c.send(text, null);
               setNotice(run.status === 'steered' ? 'Sent as steering for the running reply.' : run.status === 'queued' ? 'Queued: it runs after the current reply.' : null);
             }}
             onStop={async () => {
@@ -275,6 +289,7 @@ function Composer({
   running,
   question,
   participants,
+  room,
   queued,
   notice,
   onSend,
@@ -283,13 +298,14 @@ function Composer({
   running: boolean;
   question: boolean;
   participants: Persona[];
+  room: boolean;
   queued: string[];
   notice: string | null;
-  onSend(text: string, presetId: string | null): Promise<void>;
+  onSend(text: string): Promise<void>;
   onStop(): Promise<void>;
 }) {
   const [text, setText] = useState('');
-  const [replyAs, setReplyAs] = useState('');
+  const [address, setAddress] = useState('');
   const [busy, setBusy] = useState(false);
   const [stopping, setStopping] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -314,7 +330,9 @@ function Composer({
     setBusy(true);
     setError(null);
     try {
-      await onSend(message, replyAs || null);
+      // In a room, "Address" puts the @mention in front unless the text has it.
+      const mention = address ? `@${address}` : '';
+      await onSend(mention && !new RegExp(`(^|\\s)${mention}\\b`, 'i').test(message) ? `${mention} ${message}` : message);
       setText('');
     } catch (err) {
       setError(describeError(err));
@@ -356,17 +374,19 @@ function Composer({
           )}
         </div>
       )}
-      {participants.length > 0 && (
+      {room && participants.length > 0 && (
         <label className="reply-as">
-          <span>Answer from</span>
-          <select value={replyAs} onChange={(e) => setReplyAs(e.target.value)}>
-            <option value="">the room (mentions and mode decide)</option>
-            {participants.map((p) => (
-              <option key={p.key} value={p.presetId ?? ''}>
-                {p.name}
-                {p.handle ? ` (@${p.handle})` : ''}
-              </option>
-            ))}
+          <span>Address</span>
+          <select value={address} onChange={(e) => setAddress(e.target.value)}>
+            <option value="">the room (its mode decides who answers)</option>
+            <option value="all">everyone (@all)</option>
+            {participants
+              .filter((p) => p.handle)
+              .map((p) => (
+                <option key={p.key} value={p.handle!}>
+                  {p.name} (@{p.handle})
+                </option>
+              ))}
           </select>
         </label>
       )}

@@ -158,7 +158,7 @@ export function NewConversation({ open, onClose, onCreated }: { open: boolean; o
                   <span className="choice-text">
                     <strong>{t.name}</strong>
                     <span className="muted small">
-                      {t.mode.replace('_', ' ')} · {t.participants.map((p) => p.display_name ?? `@${p.handle}`).join(', ')}
+                      {t.mode.replace('_', ' ')} · {t.participants.map((p) => p.display_name || `@${p.handle}`).join(', ')}
                     </span>
                     {t.description && <span className="small">{t.description}</span>}
                   </span>
