@@ -270,8 +270,16 @@ class RoomRun {
     this.emitter = new SessionEmitter({ log: deps.eventLog, conversationId: conversation.id, sessionId: runId, extra: { runId } });
     this.settings = conversation.modeSettings;
     const number = (key: string, fallback: number) => (typeof this.settings[key] === 'number' ? (this.settings[key] as number) : fallback);
+    // Planned modes get room for their whole plan (plus mention hand-overs); autopilot defaults to 10 turns.
+    const n = personas.length;
+    const planned =
+      conversation.mode === 'consensus'
+        ? number('max_rounds', 3) * 2 * n + 1
+        : conversation.mode === 'debate'
+          ? number('rounds', 2) * n + 1
+          : n;
     this.limits = {
-      maxTurns: number('max_turns', conversation.mode === 'autopilot' ? 10 : DEFAULT_LIMITS.maxTurns),
+      maxTurns: number('max_turns', conversation.mode === 'autopilot' ? 10 : Math.max(DEFAULT_LIMITS.maxTurns, planned + DEFAULT_LIMITS.maxMentionHops)),
       maxMentionHops: number('max_mention_hops', DEFAULT_LIMITS.maxMentionHops),
       tokenBudget: number('token_budget', DEFAULT_LIMITS.tokenBudget),
     };
