@@ -181,6 +181,18 @@ export const configSchema = z.object({
   SLACK_BIND_CHANNELS: list,
   SLACK_NATIVE_STREAMING: flag(true),
   CONCLAVE_ALLOWED_USERS: list,
+  CONCLAVE_ALLOWED_GUILDS: list,
+  CONCLAVE_ALLOWED_CHANNELS: list,
+  CONCLAVE_ALLOWED_ROLES: list,
+  CONCLAVE_ALLOW_DMS: flag(true),
+  /** Unset: the gateway's default text; `off`: only a 🚫 reaction. */
+  CONCLAVE_DENIED_MESSAGE: optionalString,
+  CONCLAVE_GATEWAY_PRESET: optionalString,
+  CONCLAVE_GATEWAY_REASONING: z
+    .enum(['hidden', 'status'])
+    .optional()
+    .transform((v) => v ?? 'hidden'),
+  CONCLAVE_GATEWAY_EDIT_INTERVAL_MS: integer(0, 0, 60_000),
   CONCLAVE_WEB_UI: flag(true),
 });
 

@@ -104,14 +104,9 @@ export type SessionStatus = (typeof SESSION_STATUSES)[number];
 export const SESSION_TYPES = ['agent', 'async_subagent'] as const;
 export type SessionType = (typeof SESSION_TYPES)[number];
 
-export interface Speaker {
-  presetId: string;
-  name: string;
-  handle?: string;
-  title?: string;
-  avatarUrl?: string;
-  color?: string;
-}
+/** Who speaks in a room (the wire type, shared with the event protocol). */
+export type { Speaker } from '../../shared/protocol/events.js';
+import type { Speaker } from '../../shared/protocol/events.js';
 
 /** Token usage of one model; summed per session and per conversation. */
 export interface ModelUsage {

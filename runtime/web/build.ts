@@ -100,6 +100,8 @@ async function main(args: string[]): Promise<number> {
     console.log(fresh ? 'web UI: build is up to date' : 'web UI: build is missing or stale');
     return fresh ? 0 : 1;
   }
+  const force = args.includes('--force');
+  if (!force && isFresh()) return 0; // the common case: nothing to do, and vite is never loaded
   try {
     await import('vite');
   } catch {
@@ -108,7 +110,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   try {
-    const result = await ensureWebBuild({ force: args.includes('--force') });
+    const result = await ensureWebBuild({ force });
     if (result.built) console.log(`web UI: built runtime/web/dist in ${(result.ms / 1000).toFixed(1)} s`);
     return 0;
   } catch (error) {

@@ -51,6 +51,32 @@ const pollSchema = z
   .refine((p) => new Set(p.options).size === p.options.length, 'options must be distinct')
   .meta({ id: 'Poll' });
 
+/** Runs a room operation (message, autopilot, poll), mapping its refusals to API errors, and answers 202's body. */
+export async function startRoomRun(conversation: ConversationRow, operation: () => Promise<RoomStart>) {
+  let start: RoomStart;
+  try {
+    start = await operation();
+  } catch (error) {
+    if (error instanceof NoSpeaker) throw unprocessable('no_speaker', error.message);
+    if (error instanceof ConversationBusy) {
+      throw new ApiError(409, 'conversation_busy', 'the room is busy with a run; send on_busy=queue or interrupt, or stop it first');
+    }
+    if (error instanceof ShuttingDown) throw new ApiError(503, 'shutting_down', 'the runtime is shutting down; retry in a moment');
+    throw error;
+  }
+  const cursor = start.first?.cursor ?? null;
+  const url = `/api/conversations/${conversation.id}/events${cursor ? `?after=${cursor}` : ''}`;
+  return {
+    conversation_id: conversation.id,
+    session_id: start.first?.session.id ?? null,
+    run_id: start.runId,
+    status: start.status,
+    events_url: url,
+    conversation_events_url: url,
+    cursor,
+  };
+}
+
 export function roomRoutes(ctx: AppContext): AnyRoute[] {
   const { repos, rooms } = ctx;
 
@@ -59,28 +85,6 @@ export function roomRoutes(ctx: AppContext): AnyRoute[] {
     if (!row) throw notFound('conversation', id);
     if (!isRoom(row)) throw unprocessable('not_a_room', 'this conversation has no participants; add participants and a mode first');
     return row;
-  }
-
-  async function started(conversation: ConversationRow, operation: () => Promise<RoomStart>) {
-    try {
-      const start = await operation();
-      const cursor = start.first?.cursor ?? null;
-      const url = `/api/conversations/${conversation.id}/events${cursor ? `?after=${cursor}` : ''}`;
-      return {
-        conversation_id: conversation.id,
-        session_id: start.first?.session.id ?? null,
-        run_id: start.runId,
-        status: start.status,
-        events_url: url,
-        conversation_events_url: url,
-        cursor,
-      };
-    } catch (error) {
-      if (error instanceof NoSpeaker) throw unprocessable('no_speaker', error.message);
-      if (error instanceof ConversationBusy) throw new ApiError(409, 'conversation_busy', 'the room is busy with a run; stop it first');
-      if (error instanceof ShuttingDown) throw new ApiError(503, 'shutting_down', 'the runtime is shutting down; retry in a moment');
-      throw error;
-    }
   }
 
   return [
@@ -168,7 +172,7 @@ export function roomRoutes(ctx: AppContext): AnyRoute[] {
       handler: async ({ params, body, principal }) => {
         const conversation = await room(params.id, principal);
         if (body.action === 'stop') return { body: { stopped: await rooms.stop(conversation.id) } };
-        return { status: 202, body: await started(conversation, () => rooms.autopilot(conversation, body.topic ?? null)) };
+        return { status: 202, body: await startRoomRun(conversation, () => rooms.autopilot(conversation, body.topic ?? null)) };
       },
     }),
     route({
@@ -182,7 +186,7 @@ export function roomRoutes(ctx: AppContext): AnyRoute[] {
       responses: { 202: runAcceptedSchema, 409: null, 422: null },
       handler: async ({ params, body, principal }) => {
         const conversation = await room(params.id, principal);
-        return { status: 202, body: await started(conversation, () => rooms.poll(conversation, body)) };
+        return { status: 202, body: await startRoomRun(conversation, () => rooms.poll(conversation, body)) };
       },
     }),
   ];

@@ -23,7 +23,7 @@ import {
   type OnBusy,
 } from '../../../shared/protocol/api.js';
 import { inputText } from '../../engine/input.js';
-import { isRoom, NoSpeaker, type RoomStart } from '../../rooms/orchestrator.js';
+import { isRoom } from '../../rooms/orchestrator.js';
 import { ConversationBusy, ShuttingDown, type Answers, type StartRequest, type StartResult } from '../../engine/runs.js';
 import type { ConversationRow, MailboxRow, PresetRow, SessionRow } from '../../store/schema.js';
 import type { Principal } from '../auth.js';
@@ -33,6 +33,7 @@ import { idParams, route, type AnyRoute } from '../route.js';
 import { conversationBody } from '../serialize.js';
 import { replayFinishedSession, resumeCursor, streamLog } from '../sse.js';
 import { viewerOf } from './conversations.js';
+import { startRoomRun } from './rooms.js';
 
 const FINISHED = new Set<SessionRow['status']>(['completed', 'failed', 'interrupted', 'awaiting_input']);
 
@@ -124,34 +125,6 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
     }
   }
 
-  /** Runs a room operation, mapping its refusals to API errors. */
-  async function startRoom(operation: () => Promise<RoomStart>): Promise<RoomStart> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (error instanceof NoSpeaker) throw unprocessable('no_speaker', error.message);
-      if (error instanceof ConversationBusy) {
-        throw new ApiError(409, 'conversation_busy', 'the room is busy with a run; send on_busy=queue or interrupt, or wait', { active_run: error.activeSessionId });
-      }
-      if (error instanceof ShuttingDown) throw new ApiError(503, 'shutting_down', 'the runtime is shutting down; retry in a moment');
-      throw error;
-    }
-  }
-
-  function roomAccepted(conversation: ConversationRow, start: RoomStart) {
-    const conversationUrl = `/api/conversations/${conversation.id}/events`;
-    const cursor = start.first?.cursor ?? null;
-    return {
-      conversation_id: conversation.id,
-      session_id: start.first?.session.id ?? null,
-      run_id: start.runId,
-      status: start.status,
-      events_url: cursor ? `${conversationUrl}?after=${cursor}` : conversationUrl,
-      conversation_events_url: cursor ? `${conversationUrl}?after=${cursor}` : conversationUrl,
-      cursor,
-    };
-  }
-
   /** Streams one session's events (used by the session stream and by streamed posts). */
   async function streamSession(res: Response, session: SessionRow, after: string | null): Promise<void> {
     const current = (await repos.sessions.get(session.id)) ?? session;
@@ -180,7 +153,7 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
         const conversation = await visible(params.id, principal);
         if (isRoom(conversation)) {
           if (!body.input) throw unprocessable('input_required', 'body.input: a room needs a message (approvals go to one-agent conversations)');
-          return { status: 202, body: roomAccepted(conversation, await startRoom(() => rooms.message(conversation, body.input!, body.on_busy))) };
+          return { status: 202, body: await startRoomRun(conversation, () => rooms.message(conversation, body.input!, body.on_busy)) };
         }
         const answers = body.approvals || body.tool_results ? { approvals: body.approvals ?? [], tool_results: body.tool_results ?? [] } : null;
         const result = await start(conversation, body.input ?? null, body.on_busy, {

@@ -3,7 +3,7 @@
  * the address signs in and is removed from it), then the shell — the
  * conversation sidebar and the routed screen.
  */
-import { useEffect, useState, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { Api, describeError, storedToken, storeToken, ConclaveApiError } from '../api.js';
 import { AppProvider } from '../context.js';
 import { navigate, useRoute } from '../router.js';
@@ -81,6 +81,13 @@ function Shell() {
   // Close the phone drawer whenever the screen changes.
   const routeKey = JSON.stringify(route);
   useEffect(() => setNavOpen(false), [routeKey]);
+  // The drawer takes focus when it opens and gives it back to the menu button when it closes.
+  const wasOpen = useRef(false);
+  useEffect(() => {
+    if (navOpen) document.querySelector<HTMLButtonElement>('#sidebar .nav-close')?.focus();
+    else if (wasOpen.current) document.querySelector<HTMLButtonElement>('.nav-toggle')?.focus();
+    wasOpen.current = navOpen;
+  }, [navOpen]);
   useEffect(() => {
     if (!navOpen) return;
     const onKey = (e: KeyboardEvent) => e.key === 'Escape' && setNavOpen(false);

@@ -26,6 +26,26 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
   const [panelOpen, setPanelOpen] = useState(wide);
   const [mailOpen, setMailOpen] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  useEffect(() => {
+    if (!c.running) setNotice(null);
+  }, [c.running]);
+  // The details panel is a column on wide screens (open by default) and a drawer on narrow ones (closed by default).
+  const [narrowPanel, setNarrowPanel] = useState(() => !wide());
+  useEffect(() => {
+    const media = window.matchMedia('(min-width: 1100px)');
+    const change = () => {
+      setNarrowPanel(!media.matches);
+      setPanelOpen(media.matches);
+    };
+    media.addEventListener('change', change);
+    return () => media.removeEventListener('change', change);
+  }, []);
+  useEffect(() => {
+    if (!panelOpen || !narrowPanel) return;
+    const onKey = (e: globalThis.KeyboardEvent) => e.key === 'Escape' && setPanelOpen(false);
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [panelOpen, narrowPanel]);
   const threadRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const heightBefore = useRef(0);
@@ -214,6 +234,7 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
           />
         </section>
 
+        {panelOpen && narrowPanel && <div className="backdrop panel-backdrop" onClick={() => setPanelOpen(false)} aria-hidden="true" />}
         <aside id="chat-panel" className="chat-panel" aria-label="Participants and usage" hidden={!panelOpen}>
           <div className="panel-head only-narrow">
             <h2>Details</h2>
@@ -405,11 +426,11 @@ function Composer({
           aria-describedby="composer-hint"
         />
         {running && (
-          <button type="button" className="button danger" onClick={() => void stop()} disabled={stopping}>
+          <button type="button" className="button danger" onClick={() => void stop()} disabled={stopping} aria-label={stopping ? 'Stopping' : 'Stop'}>
             <IconStop /> <span>{stopping ? 'Stopping…' : 'Stop'}</span>
           </button>
         )}
-        <button type="submit" className="button primary" disabled={busy || !text.trim()}>
+        <button type="submit" className="button primary" disabled={busy || !text.trim()} aria-label={running ? 'Steer' : 'Send'}>
           <IconSend /> <span>{running ? 'Steer' : 'Send'}</span>
         </button>
       </div>

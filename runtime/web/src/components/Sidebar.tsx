@@ -121,7 +121,7 @@ export function Sidebar({ id, route, onClose }: { id: string; route: Route; onCl
           >
             {theme === 'dark' ? <IconSun /> : <IconMoon />}
           </button>
-          <button type="button" className="icon-button only-narrow" onClick={onClose} aria-label="Close conversations">
+          <button type="button" className="icon-button only-narrow nav-close" onClick={onClose} aria-label="Close conversations">
             <IconClose />
           </button>
         </div>

@@ -75,8 +75,14 @@ const blankForm = (): Form => ({
 });
 
 function formOf(p: Preset): Form {
-  const names = p.tools.filter((t): t is string => typeof t === 'string');
-  const specs = p.tools.filter((t) => typeof t !== 'string');
+  // Tools come back normalised: a plain built-in is {type:'builtin', name}; show it as a name.
+  const plain = (t: unknown): string | null => {
+    if (typeof t === 'string') return t;
+    const spec = t as { type?: string; name?: string; requires_approval?: boolean };
+    return spec.type === 'builtin' && typeof spec.name === 'string' && !spec.requires_approval ? spec.name : null;
+  };
+  const names = p.tools.map(plain).filter((n): n is string => n !== null);
+  const specs = p.tools.filter((t) => plain(t) === null);
   const persona = p.persona as Record<string, string | undefined>;
   return {
     id: p.id,
@@ -333,9 +339,9 @@ export function PresetEditor({ id }: { id: string | null }) {
           <input value={form.otherTools} onChange={(e) => set('otherTools', e.target.value)} spellCheck={false} />
         </label>
         <details className="advanced">
-          <summary>HTTP tool definitions (JSON)</summary>
+          <summary>Tool definitions: HTTP tools, approval rules (JSON)</summary>
           <label className="field">
-            <span className="visually-hidden">HTTP tool definitions</span>
+            <span className="visually-hidden">Tool definitions</span>
             <textarea
               rows={6}
               className="mono"
@@ -343,7 +349,7 @@ export function PresetEditor({ id }: { id: string | null }) {
               onChange={(e) => set('toolSpecs', e.target.value)}
               spellCheck={false}
               placeholder='[{"type":"http","name":"weather","url":"https://…","parameters":{"type":"object","properties":{}}}]'
-              aria-label="HTTP tool definitions (JSON)"
+              aria-label="Tool definitions (JSON)"
             />
           </label>
         </details>
