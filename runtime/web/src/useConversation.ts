@@ -149,10 +149,14 @@ export function useConversation(id: string) {
     [api, id, addPage],
   );
 
+  // Read through a ref, so new presets never restart the stream below.
+  const presetMapRef = useRef(presetMap);
+  presetMapRef.current = presetMap;
   const nameOfHandle = useCallback((handle: string) => {
     const p = participantsOf(conversationRef.current).find((x) => x.handle === handle);
-    return p?.display_name ?? presetMap.get(p?.preset_id ?? '')?.persona?.display_name?.toString() ?? (handle ? `@${handle}` : 'A persona');
-  }, [presetMap]);
+    const persona = presetMapRef.current.get(p?.preset_id ?? '')?.persona as { display_name?: string } | undefined;
+    return p?.display_name ?? persona?.display_name ?? (handle ? `@${handle}` : 'A persona');
+  }, []);
 
   const flush = useCallback(() => {
     const s = store.current;
@@ -337,7 +341,7 @@ export function useConversation(id: string) {
     await refreshMailbox();
   }, [api, id, trackRun, refreshMailbox]);
   const patch = useCallback(
-    async (body: { title?: string; status?: 'active' | 'archived' }) => {
+    async (body: { title?: string; status?: 'active' | 'archived'; auto_fire?: boolean }) => {
       setConversation(await api.client.patchConversation(id, body));
       window.dispatchEvent(new Event('conclave:conversations-changed'));
     },

@@ -234,7 +234,7 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
           />
         </section>
 
-        {panelOpen && narrowPanel && <div className="backdrop panel-backdrop" onClick={() => setPanelOpen(false)} aria-hidden="true" />}
+        {panelOpen && narrowPanel && <div className="panel-backdrop" onClick={() => setPanelOpen(false)} aria-hidden="true" />}
         <aside id="chat-panel" className="chat-panel" aria-label="Participants and usage" hidden={!panelOpen}>
           <div className="panel-head only-narrow">
             <h2>Details</h2>
@@ -257,7 +257,14 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
         </aside>
       </div>
 
-      <MailboxDialog open={mailOpen} onClose={() => setMailOpen(false)} conversationId={id} load={() => api.pendingMailbox(id)} onFire={c.fire} />
+      <MailboxDialog
+        open={mailOpen}
+        onClose={() => setMailOpen(false)}
+        load={() => api.pendingMailbox(id)}
+        onFire={c.fire}
+        autoFire={conversation?.auto_fire ?? false}
+        onAutoFire={(value) => c.patch({ auto_fire: value })}
+      />
     </div>
   );
 }
@@ -525,12 +532,15 @@ function MailboxDialog({
   onClose,
   load,
   onFire,
+  autoFire,
+  onAutoFire,
 }: {
   open: boolean;
   onClose(): void;
-  conversationId: string;
   load(): Promise<{ items: MailboxMessage[] }>;
   onFire(): Promise<void>;
+  autoFire: boolean;
+  onAutoFire(value: boolean): Promise<void>;
 }) {
   const [items, setItems] = useState<MailboxMessage[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -573,6 +583,10 @@ function MailboxDialog({
           {error}
         </p>
       )}
+      <label className="check">
+        <input type="checkbox" checked={autoFire} onChange={(e) => void onAutoFire(e.target.checked).catch((err: unknown) => setError(describeError(err)))} />
+        <span>Auto-fire: deliver results as soon as the agents finish</span>
+      </label>
       <div className="actions">
         <button type="button" className="button ghost" onClick={onClose}>
           Close

@@ -192,7 +192,7 @@ export function Sidebar({ id, route, onClose }: { id: string; route: Route; onCl
             API keys
           </Link>
         </nav>
-        <button type="button" className="button ghost small" onClick={signOut}>
+        <button type="button" className="link-button" onClick={signOut}>
           Sign out
         </button>
       </div>

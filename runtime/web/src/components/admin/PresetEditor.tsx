@@ -266,10 +266,12 @@ export function PresetEditor({ id }: { id: string | null }) {
           </label>
           <label className="field">
             <span>Id {id ? '' : '(optional)'}</span>
-            <input value={form.id} onChange={(e) => set('id', e.target.value)} disabled={!!id} placeholder="helper" pattern="[a-z0-9][a-z0-9_-]*" aria-describedby="id-hint" />
-            <span id="id-hint" className="muted small">
-              Lowercase letters, digits, - and _. Generated when empty.
-            </span>
+            <input value={form.id} onChange={(e) => set('id', e.target.value)} disabled={!!id} placeholder="helper" pattern="[a-z0-9][a-z0-9_-]*" aria-describedby={id ? undefined : 'id-hint'} />
+            {!id && (
+              <span id="id-hint" className="muted small">
+                Lowercase letters, digits, - and _. Generated when empty.
+              </span>
+            )}
           </label>
         </div>
         <label className="field">
