@@ -1,11 +1,17 @@
 # Conclave: one image for the runtime and the gateway (choose with the command).
+# Stage 1 installs everything and builds the web UI; stage 2 keeps only what runs.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY . .
+RUN npm run build:web && npm prune --omit=dev --no-audit --no-fund
+
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production CONCLAVE_HOST=0.0.0.0 CONCLAVE_DATA_DIR=/data
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
-COPY . .
+COPY --from=build /app /app
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8700
