@@ -8,6 +8,7 @@
  * Configuration comes from the environment and .env (see .env.example).
  */
 import { parseArgs } from 'node:util';
+import { hasPlatform, serveHealth, startGateway, type Gateway } from '../gateway/index.js';
 import { ConfigError, loadConfig, type Config } from '../runtime/config/index.js';
 import { createLogger } from '../runtime/logger.js';
 import { startRuntime } from '../runtime/server.js';
@@ -19,7 +20,7 @@ const USAGE = `usage: conclave <command>
 
   start                       run the runtime (and the gateway when DISCORD_BOT_TOKEN or SLACK_BOT_TOKEN is set)
   runtime                     run the runtime only
-  gateway                     run the gateway only (needs CONCLAVE_RUNTIME_URL and CONCLAVE_SERVICE_KEY)
+  gateway                     run the gateway only (needs CONCLAVE_RUNTIME_URL, CONCLAVE_SERVICE_KEY and a platform token)
   db migrate                  apply database migrations and exit
   keys create --name NAME [--user ID] [--admin] [--service] [--expires-days N]
   keys list [--user ID]
@@ -39,8 +40,7 @@ async function main(argv: string[]): Promise<number> {
     case 'runtime':
       return serve(config, command);
     case 'gateway':
-      console.error('conclave gateway: the Discord/Slack gateway is not part of this build yet');
-      return 1;
+      return gatewayOnly(config);
     case 'db':
       if (rest[0] !== 'migrate') break;
       return migrateOnly(config);
@@ -66,11 +66,51 @@ async function serve(config: Config, command: 'start' | 'runtime'): Promise<numb
     const where = rootToken.source === 'file' ? `the token in ${rootToken.path}` : 'CONCLAVE_AUTH_TOKEN';
     process.stdout.write(`\n  Conclave is running at ${runtime.url} (sign in with ${where})\n\n`);
   }
-  if (command === 'start' && (config.DISCORD_BOT_TOKEN || config.SLACK_BOT_TOKEN)) {
-    logger.warn('platform tokens are set, but the gateway is not part of this build yet');
+  // One process: the gateway reaches the runtime over HTTP at its own URL, with the root token as its service credential.
+  let gateway: Gateway | null = null;
+  const wantGateway = config.CONCLAVE_GATEWAY === 'on' || (config.CONCLAVE_GATEWAY === 'auto' && hasPlatform(config));
+  if (command === 'start' && wantGateway) {
+    if (!hasPlatform(config)) logger.warn('CONCLAVE_GATEWAY=on, but neither DISCORD_BOT_TOKEN nor SLACK_BOT_TOKEN is set');
+    gateway = await startGateway({ runtimeUrl: runtime.url, serviceToken: rootToken.token, settings: config, logger });
   }
 
-  await new Promise<void>((resolve) => {
+  await untilSignal(logger);
+  const forced = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, (config.CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS + 10) * 1000);
+  forced.unref();
+  await gateway?.stop();
+  await runtime.close();
+  return 0;
+}
+
+/** `conclave gateway`: the gateway alone, a client of the runtime at CONCLAVE_RUNTIME_URL. */
+async function gatewayOnly(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.CONCLAVE_LOG_LEVEL, format: config.CONCLAVE_LOG_FORMAT });
+  if (!config.CONCLAVE_RUNTIME_URL || !config.CONCLAVE_SERVICE_KEY) {
+    console.error('conclave gateway needs CONCLAVE_RUNTIME_URL and CONCLAVE_SERVICE_KEY (see docs/gateway.md)');
+    return 1;
+  }
+  if (!hasPlatform(config)) {
+    console.error('conclave gateway needs DISCORD_BOT_TOKEN or SLACK_BOT_TOKEN (see docs/gateway.md)');
+    return 1;
+  }
+  const gateway = await startGateway({ runtimeUrl: config.CONCLAVE_RUNTIME_URL, serviceToken: config.CONCLAVE_SERVICE_KEY, settings: config, logger });
+  const health = await serveHealth(gateway, config.CONCLAVE_HOST, config.CONCLAVE_PORT, logger);
+  await untilSignal(logger);
+  const forced = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, 15_000);
+  forced.unref();
+  health?.close();
+  await gateway.stop();
+  return 0;
+}
+
+function untilSignal(logger: { info(obj: object, msg: string): void }): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');
       resolve();
@@ -78,13 +118,6 @@ async function serve(config: Config, command: 'start' | 'runtime'): Promise<numb
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  const forced = setTimeout(() => {
-    logger.error('shutdown took too long; exiting');
-    process.exit(1);
-  }, (config.CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS + 10) * 1000);
-  forced.unref();
-  await runtime.close();
-  return 0;
 }
 
 async function withRepos<T>(config: Config, work: (repos: ReturnType<typeof createRepos>) => Promise<T>): Promise<T> {
