@@ -87,7 +87,7 @@ function scriptFanOut(worker: (topic: string) => object) {
 
 describe('async subagents and the mailbox', () => {
   it('fans out to three subagents and fans in to exactly one continuation with all results', async () => {
-    scriptFanOut((topic) => ({ text: `result for ${topic.split(' ')[1]}`, chunkDelayMs: 150 }));
+    scriptFanOut((topic) => ({ text: `result for ${topic.split(' ')[1]}`, chunkDelayMs: 300 }));
     const id = await newConversation('boss');
     const stream = await openSse(`${rt.url}/api/conversations/${id}/events`, rt.token);
     const reading = readSse(stream, (item) => item.event.type === 'RUN_FINISHED' && item.event.result?.final_message?.startsWith('Summary'));
@@ -138,7 +138,7 @@ describe('async subagents and the mailbox', () => {
   });
 
   it('holds results while auto_fire is off, then fires them once on request', async () => {
-    scriptFanOut((topic) => ({ text: `result for ${topic.split(' ')[1]}` }));
+    scriptFanOut((topic) => ({ text: `result for ${topic.split(' ')[1]}`, chunkDelayMs: 300 }));
     const id = await newConversation('boss', { auto_fire: false });
     await rt.api('POST', `/api/conversations/${id}/messages`, { body: { input: 'go' } });
     const deadline = Date.now() + 10_000;

@@ -101,7 +101,8 @@ describeWith('postgres', 'runtime processes sharing PostgreSQL and Redis', () =>
     fake.onRequest((req) => {
       const users = req.body.messages.filter((m: { role: string }) => m.role === 'user');
       const last = String(users.at(-1)?.content ?? '');
-      if (req.body.model === 'worker-model') return { text: `result for ${last.split(' ')[1]}` };
+      // Workers answer slowly so that every result arrives after the boss's turn (not steered into it).
+      if (req.body.model === 'worker-model') return { text: `result for ${last.split(' ')[1]}`, chunkDelayMs: 300 };
       if (last.startsWith('Results from')) return { text: 'summary' };
       if (req.body.messages.at(-1)?.role === 'tool') return { text: 'waiting' };
       return {
