@@ -3,7 +3,8 @@
  * owns: inbound handling (de-duplication, allow-lists, mention → thread,
  * mapping a place to its conversation through the runtime's bindings,
  * sending messages with on_busy=steer and acknowledging steering with ✅),
- * slash commands (./commands.ts), and one follow-live Subscription per active
+ * slash commands (./commands.ts, ./room-commands.ts) and their autocomplete,
+ * and one follow-live Subscription per active
  * binding (./subscription.ts), including resuming the bindings that had a
  * turn in flight when the gateway last stopped.
  *
@@ -17,17 +18,27 @@
  * Ordering. Inbound events of one place are handled one at a time, in
  * arrival order, so two quick messages in a thread start one run and steer
  * it (never the other way round).
+ *
+ * Rooms. A message to a room goes in like any other, with on_busy=steer:
+ * for a room run the runtime takes it as queued (answered after the current
+ * turn; 202 `status: "queued"`), acknowledged with ⏳. Before it is sent,
+ * `@Display Name` mentions of the room's personas become `@handle`
+ * (./rooms.ts mapPersonaMentions; the participants are cached a minute).
+ * Personas are shown from their participant entry, else their preset's
+ * persona, else the event's `speaker`.
  */
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { ConclaveApiError, type Binding, type ConclaveClient, type MessageCreate } from '../../shared/client/index.js';
+import { ConclaveApiError, type Binding, type ConclaveClient, type MessageCreate, type RoomTemplate } from '../../shared/client/index.js';
 import type { Speaker } from '../../shared/protocol/events.js';
 import { checkAccess, OPEN_ACCESS, runtimeUserId, type AccessLists } from './access.js';
 import type { StoredState } from './binding-writer.js';
-import { runCommand, type CommandHost } from './commands.js';
+import { completeOption, runCommand, type CommandHost } from './commands.js';
 import { Deduper } from './dedupe.js';
 import type {
   Attachment,
+  Choice,
+  CompletionRequest,
   InboundCommand,
   InboundMessage,
   Persona,
@@ -36,6 +47,7 @@ import type {
   PlatformName,
   PlatformUser,
 } from './platform.js';
+import { mapPersonaMentions, roomPersonas, type RoomPersona } from './rooms.js';
 import { Subscription, type BindingRecord } from './subscription.js';
 
 export interface BridgeSettings {
@@ -84,6 +96,8 @@ interface PlaceMetadata {
 
 const PERSONA_TTL_MS = 10 * 60_000;
 const UNBOUND_TTL_MS = 60_000;
+/** How long a room's participants (for mention mapping) and the room templates are remembered. */
+const ROOM_TTL_MS = 60_000;
 
 export class Bridge {
   readonly settings: BridgeSettings;
@@ -100,6 +114,9 @@ export class Bridge {
   private readonly unbound = new Map<string, number>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly personas = new Map<string, { at: number; persona: Promise<Persona> }>();
+  /** Conversation id → its room personas (empty: not a room), for mention mapping and room commands. */
+  private readonly rooms = new Map<string, { at: number; personas: Promise<RoomPersona[]> }>();
+  private templates: { at: number; list: Promise<RoomTemplate[]> } | null = null;
   /** Places whose binding or conversation was deleted while followed: people there still expect an answer. */
   private readonly formerlyBound = new Set<string>();
   private stopping = false;
@@ -118,6 +135,7 @@ export class Bridge {
       await adapter.start({
         message: (message) => this.handleMessage(adapter, message),
         command: (command) => this.handleCommand(adapter, command),
+        complete: (request) => this.handleComplete(adapter, request),
       });
       this.logger.info({ platform: adapter.platform }, 'platform connected');
     }
@@ -241,6 +259,17 @@ export class Bridge {
     }
   }
 
+  /** Suggestions while a person types a command option (Discord autocomplete); none for refused people or on errors. */
+  async handleComplete(adapter: PlatformAdapter, request: CompletionRequest): Promise<Choice[]> {
+    try {
+      if (this.stopping || !checkAccess(this.settings.access, request.place, request.user).allowed) return [];
+      return await completeOption(this.commandHost(), adapter, request);
+    } catch (error) {
+      this.logger.warn({ err: error, command: request.command, option: request.option }, 'autocomplete failed');
+      return [];
+    }
+  }
+
   /** What the commands use of the bridge. */
   private commandHost(): CommandHost {
     return {
@@ -248,7 +277,11 @@ export class Bridge {
       userClient: (place, user) => this.userClient(place, user),
       defaultPresetId: this.settings.defaultPresetId,
       findSubscription: (adapter, place) => this.findSubscription(adapter, place),
-      bind: (adapter, place, user) => this.bind(adapter, place, user),
+      bind: (adapter, place, user, conversationId) => this.bind(adapter, place, user, conversationId),
+      rebind: (subscription, user, conversationId) => this.rebind(subscription, user, conversationId),
+      roomSubscription: (adapter, place) => this.roomSubscription(adapter, place),
+      roomTemplates: () => this.roomTemplates(),
+      forgetRoom: (conversationId) => void this.rooms.delete(conversationId),
       openThread: (adapter, place, fromMessageId, title) => this.openThread(adapter, place, fromMessageId, title),
       deliver: (adapter, subscription, user, input, ack) => this.deliver(adapter, subscription, user, input, ack),
       describeError: (error) => this.describeError(error),
@@ -288,22 +321,99 @@ export class Bridge {
     return this.follow(adapter, binding, place);
   }
 
-  /** Gets or creates the binding of a place, acting for the person, and follows it. */
-  private async bind(adapter: PlatformAdapter, place: Place, user: PlatformUser): Promise<Subscription> {
+  /**
+   * Gets or creates the binding of a place, acting for the person, and
+   * follows it. With `conversationId` (/room), a binding created now is
+   * pointed at that conversation, and the empty one created with it is deleted.
+   */
+  private async bind(adapter: PlatformAdapter, place: Place, user: PlatformUser, conversationId?: string): Promise<Subscription> {
     const key = `${adapter.platform}:${place.key}`;
     const known = this.subscriptions.get(key);
     if (known) return known;
     const metadata: PlaceMetadata = { team_id: place.teamId, channel_id: place.channelId, thread_id: place.threadId, is_direct: place.isDirect };
-    const binding = await this.userClient(place, user).upsertBinding({
+    const client = this.userClient(place, user);
+    let binding = await client.upsertBinding({
       platform: adapter.platform,
       key: place.key,
       metadata: { place: metadata, opened_by: runtimeUserId(place, user) },
       conversation: this.settings.defaultPresetId ? { preset_id: this.settings.defaultPresetId } : {},
     });
+    if (conversationId && binding.conversation_id !== conversationId) {
+      const empty = binding.created ? binding.conversation_id : null;
+      binding = await client.patchBinding(binding.id, { conversation_id: conversationId, cursor: null, state: {} });
+      if (empty) await client.deleteConversation(empty).catch((error: unknown) => this.logger.warn({ err: error, conversationId: empty }, 'could not delete an unused conversation'));
+    }
     this.unbound.delete(key);
     this.formerlyBound.delete(key);
     this.logger.info({ place: place.key, conversationId: binding.conversation_id, created: binding.created }, 'place bound');
     return this.follow(adapter, binding, place);
+  }
+
+  /** Points a bound place at another conversation (/new, /room); what still runs in the old one is interrupted first. */
+  private async rebind(subscription: Subscription, user: PlatformUser, conversationId: string): Promise<void> {
+    const client = this.userClient(subscription.place, user);
+    // What still runs in the old conversation would otherwise go on unseen.
+    await client.interruptConversation(subscription.conversationId).catch(() => undefined);
+    await client.patchBinding(subscription.binding.id, { conversation_id: conversationId, cursor: null, state: {} });
+    await subscription.switchConversation(conversationId);
+  }
+
+  /**
+   * The subscription a room command acts on: the place's own; or, on Slack,
+   * whose slash commands carry no thread, for a channel that is not bound
+   * itself: the room thread of that channel active most recently.
+   */
+  private async roomSubscription(adapter: PlatformAdapter, place: Place): Promise<Subscription | null> {
+    const own = await this.findSubscription(adapter, place);
+    if (own || adapter.platform !== 'slack' || place.isDirect || place.threadId !== null) return own;
+    const prefix = `${adapter.platform}:${place.key}/`;
+    const candidates = [...this.subscriptions.entries()]
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([, subscription]) => subscription)
+      .sort((a, b) => b.lastActivityAt - a.lastActivityAt);
+    for (const candidate of candidates) {
+      if ((await this.roomPersonasOf(candidate.conversationId)).length > 0) return candidate;
+    }
+    return null;
+  }
+
+  /** The room templates, remembered for a minute. */
+  private roomTemplates(): Promise<RoomTemplate[]> {
+    if (this.templates && Date.now() - this.templates.at < ROOM_TTL_MS) return this.templates.list;
+    const list = this.client.listRoomTemplates().then((page) => page.items);
+    this.templates = { at: Date.now(), list };
+    list.catch(() => {
+      if (this.templates?.list === list) this.templates = null;
+    });
+    return list;
+  }
+
+  /**
+   * A conversation's room personas (empty when it is not a room), with their
+   * display names (the participant's, else its preset's), remembered for a minute.
+   */
+  private roomPersonasOf(conversationId: string): Promise<RoomPersona[]> {
+    const cached = this.rooms.get(conversationId);
+    if (cached && Date.now() - cached.at < ROOM_TTL_MS) return cached.personas;
+    const personas = this.client
+      .getConversation(conversationId)
+      .then(async (conversation) => {
+        if (conversation.mode === 'single') return [];
+        const found = roomPersonas(conversation.participants);
+        for (const persona of found.filter((p) => p.name === null)) {
+          const preset = await this.client.getPreset(persona.presetId).catch(() => null);
+          const display = preset?.persona.display_name;
+          persona.name = typeof display === 'string' && display !== '' ? display : (preset?.name ?? null);
+        }
+        return found;
+      })
+      .catch(() => {
+        this.rooms.delete(conversationId);
+        return [] as RoomPersona[];
+      });
+    this.rooms.set(conversationId, { at: Date.now(), personas });
+    if (this.rooms.size > 1000) this.rooms.clear();
+    return personas;
   }
 
   /** Starts (or returns) the subscription of a binding. */
@@ -347,6 +457,7 @@ export class Bridge {
   ): Promise<void> {
     subscription.lastRequester = user.id;
     try {
+      input = await this.withPersonaMentions(subscription.conversationId, input);
       const client = this.userClient(subscription.place, user);
       const run = await client.sendMessage(subscription.conversationId, { input, on_busy: 'steer' }).catch(async (error: unknown) => {
         if (!(error instanceof ConclaveApiError && error.status === 404)) throw error;
@@ -367,9 +478,18 @@ export class Bridge {
     }
   }
 
+  /** In a room, `@Display Name` mentions of its personas become `@handle` (text input only). */
+  private async withPersonaMentions(conversationId: string, input: NonNullable<MessageCreate['input']>): Promise<NonNullable<MessageCreate['input']>> {
+    if (typeof input !== 'string' || !input.includes('@')) return input;
+    const personas = await this.roomPersonasOf(conversationId);
+    return personas.length > 0 ? mapPersonaMentions(input, personas) : input;
+  }
+
   private describeError(error: unknown): string {
     if (error instanceof ConclaveApiError) {
       if (error.code === 'no_preset') return '⚠️ No agent is set up yet: an administrator needs to create a default preset.';
+      if (error.code === 'conversation_busy') return '⚠️ Something is already running here: wait for it to end, or stop it with `/stop`.';
+      if (error.code === 'not_a_room') return '⚠️ This conversation has no personas: add some with `/persona-add`, or open a room with `/room`.';
       if (error.status === 0 || error.status >= 500) return '⚠️ The agent runtime cannot be reached right now; please try again in a moment.';
       if (error.status === 429) return '⚠️ Too many requests right now; please try again in a moment.';
       return `⚠️ ${error.message}`;
@@ -408,8 +528,8 @@ export class Bridge {
         return typeof value === 'string' && value !== '' ? value : undefined;
       };
       const name = pick('display_name') ?? speaker.name;
-      const avatarUrl = pick('avatar_url');
-      const color = pick('color');
+      const avatarUrl = pick('avatar_url') ?? speaker.avatarUrl;
+      const color = pick('color') ?? speaker.color;
       return { name, ...(avatarUrl && { avatarUrl }), ...(color && { color }) };
     })();
     this.personas.set(key, { at: Date.now(), persona });

@@ -1,23 +1,30 @@
 /**
  * The gateway's slash commands: what they are (COMMANDS, which adapters
  * register) and what they do (runCommand). ./bridge.ts supplies the host:
- * the runtime client, bindings and subscriptions.
+ * the runtime client, bindings and subscriptions. The room commands are in
+ * ./room-commands.ts.
  *
  *   /ask <text>     ask in a new thread (in a channel) or in this conversation
  *   /new            a fresh conversation for this thread / DM
  *   /stop           interrupt what runs (the answer then ends with "⏹️ Stopped.")
  *   /preset [id]    show the presets, or switch this conversation's preset
  *   /status         what runs, the model, the usage
+ *   /room <template>, /personas, /persona-add <preset_id> <handle>,
+ *   /persona-remove <handle>, /mode <mode>, /autopilot start [topic] | stop
+ *
+ * Options. Discord sends named options; Slack sends the text after the
+ * command, which parseCommandText turns into the same named options.
  */
-import type { ConclaveClient } from '../../shared/client/index.js';
-import type { CommandSpec, InboundCommand, Place, PlatformAdapter, PlatformUser } from './platform.js';
+import type { ConclaveClient, RoomTemplate } from '../../shared/client/index.js';
+import type { Choice, CommandSpec, CompletionRequest, InboundCommand, Place, PlatformAdapter, PlatformUser } from './platform.js';
+import { completeRoomOption, ROOM_COMMANDS, runRoomCommand } from './room-commands.js';
 import type { Subscription } from './subscription.js';
 
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'ask',
     description: 'Ask the agent (in a channel this opens a thread)',
-    option: { name: 'text', description: 'Your question', required: true },
+    options: [{ name: 'text', description: 'Your question', required: true }],
     ephemeral: false,
   },
   { name: 'new', description: 'Start a fresh conversation here', ephemeral: false },
@@ -25,11 +32,36 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'preset',
     description: 'Show the agent presets, or switch this conversation to one',
-    option: { name: 'id', description: 'The preset id to switch to', required: false },
+    options: [{ name: 'id', description: 'The preset id to switch to', required: false }],
     ephemeral: true,
   },
   { name: 'status', description: 'What is running, the model and the usage', ephemeral: true },
+  ...ROOM_COMMANDS,
 ];
+
+/**
+ * Slack's command text as named options: one word for each option but the
+ * last, which takes the rest (`/persona-add coder bob` → preset_id, handle;
+ * `/autopilot start naming the product` → action, topic). Missing ones are
+ * left out.
+ */
+export function parseCommandText(spec: CommandSpec, text: string): Record<string, string> {
+  const options = spec.options ?? [];
+  const out: Record<string, string> = {};
+  let rest = text.trim();
+  options.forEach((option, i) => {
+    if (rest === '') return;
+    if (i === options.length - 1) {
+      out[option.name] = rest;
+      rest = '';
+      return;
+    }
+    const match = /^(\S+)\s*([\s\S]*)$/.exec(rest);
+    out[option.name] = match?.[1] ?? rest;
+    rest = match?.[2] ?? '';
+  });
+  return out;
+}
 
 /** What the commands need from the bridge. */
 export interface CommandHost {
@@ -39,8 +71,24 @@ export interface CommandHost {
   defaultPresetId: string | null;
   /** The subscription of a bound place, or null when the place is not bound. */
   findSubscription(adapter: PlatformAdapter, place: Place): Promise<Subscription | null>;
-  /** Gets or creates the binding of a place (as `user`) and follows it. */
-  bind(adapter: PlatformAdapter, place: Place, user: PlatformUser): Promise<Subscription>;
+  /**
+   * Gets or creates the binding of a place (as `user`) and follows it. With
+   * `conversationId`, a binding created now points at that conversation
+   * instead of a new one.
+   */
+  bind(adapter: PlatformAdapter, place: Place, user: PlatformUser, conversationId?: string): Promise<Subscription>;
+  /** Points a bound place at another conversation (what still runs in the old one is interrupted first). */
+  rebind(subscription: Subscription, user: PlatformUser, conversationId: string): Promise<void>;
+  /**
+   * The subscription room commands act on: the place's own, or on Slack
+   * (whose slash commands carry no thread) for a channel that is not bound
+   * itself, the room thread of that channel active most recently.
+   */
+  roomSubscription(adapter: PlatformAdapter, place: Place): Promise<Subscription | null>;
+  /** The room templates (cached for a minute). */
+  roomTemplates(): Promise<RoomTemplate[]>;
+  /** Drops what the bridge remembers of a room's participants (after a change). */
+  forgetRoom(conversationId: string): void;
   /** Opens a thread for a new conversation from a message; falls back to the place itself. */
   openThread(adapter: PlatformAdapter, place: Place, fromMessageId: string, title: string): Promise<Place>;
   /** Sends a person's input to the bound conversation (steering a busy one). */
@@ -62,8 +110,14 @@ export async function runCommand(host: CommandHost, adapter: PlatformAdapter, co
     case 'status':
       return status(host, adapter, command);
     default:
+      if (await runRoomCommand(host, adapter, command)) return;
       return command.respond(`Unknown command /${command.name}.`, { ephemeral: true });
   }
+}
+
+/** Suggestions for an autocomplete option (only room commands have them). */
+export async function completeOption(host: CommandHost, adapter: PlatformAdapter, request: CompletionRequest): Promise<Choice[]> {
+  return completeRoomOption(host, adapter, request);
 }
 
 /** Whether a place can hold a conversation by itself (a DM or a thread) rather than opening threads. */
@@ -104,14 +158,11 @@ async function fresh(host: CommandHost, adapter: PlatformAdapter, command: Inbou
   }
   const user = host.userClient(command.place, command.user);
   const old = await user.getConversation(subscription.conversationId).catch(() => null);
-  // What still runs in the old conversation would otherwise go on unseen.
-  await user.interruptConversation(subscription.conversationId).catch(() => undefined);
   const conversation = await user.createConversation({
     ...(old?.preset_id ? { preset_id: old.preset_id } : host.defaultPresetId ? { preset_id: host.defaultPresetId } : {}),
     metadata: { platform: command.place.platform, place: command.place.key },
   });
-  await user.patchBinding(subscription.binding.id, { conversation_id: conversation.id, cursor: null, state: {} });
-  await subscription.switchConversation(conversation.id);
+  await host.rebind(subscription, command.user, conversation.id);
   await command.respond('🆕 Started a fresh conversation: the agent no longer sees what was said before.');
 }
 
@@ -160,6 +211,12 @@ async function status(host: CommandHost, adapter: PlatformAdapter, command: Inbo
     lines.push(`**Now** ⏳ answering for ${seconds} s (session \`${active}\`${session?.model ? `, model \`${session.model}\`` : ''})`);
   } else {
     lines.push('**Now** 💤 idle');
+  }
+  if (conversation.participants.length > 0) {
+    const run = subscription.roomRun;
+    lines.push(
+      `**Room** ${conversation.participants.length} personas · mode \`${conversation.mode}\`${run ? ` · turn ${run.turn}, ${run.speaker} speaking` : ''}`,
+    );
   }
   if (subscription.backgroundRuns.size > 0) lines.push(`**Background agents** ${subscription.backgroundRuns.size} running`);
   lines.push(`**Usage** ${usageLine(conversation.usage)}`);

@@ -4,7 +4,9 @@
  */
 export * from './platform.js';
 export { Bridge, DEFAULT_BRIDGE_SETTINGS, DEFAULT_DENIED_MESSAGE, messageInput, threadTitle, type BridgeOptions, type BridgeSettings } from './bridge.js';
-export { COMMANDS, usageLine } from './commands.js';
+export { COMMANDS, parseCommandText, usageLine } from './commands.js';
+export { ROOM_COMMANDS } from './room-commands.js';
+export { mapPersonaMentions, roomFinishedText, roomPersonas, ROOM_MODES, type RoomPersona } from './rooms.js';
 export { checkAccess, OPEN_ACCESS, runtimeUserId, type AccessDecision, type AccessLists } from './access.js';
 export { Deduper } from './dedupe.js';
 export { RESERVE, TurnRenderer, errorLine, type RendererSettings } from './renderer.js';

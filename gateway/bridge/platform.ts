@@ -152,19 +152,55 @@ export class PlatformError extends Error {
   }
 }
 
+/**
+ * One text option of a slash command. Discord registers it as a string
+ * option (with `choices`, or `autocomplete`); Slack has only the text after
+ * the command, which fills the options in order: one word each, the last
+ * option takes the rest (see parseCommandText in ./commands.ts).
+ */
+export interface CommandOption {
+  name: string;
+  description: string;
+  required: boolean;
+  /** A fixed list of values (Discord shows them as choices). */
+  choices?: readonly string[];
+  /** Values are suggested while typing (Discord autocomplete through InboundHandlers.complete). */
+  autocomplete?: boolean;
+}
+
 /** A slash command the bridge answers; adapters register these (see gateway/bridge/commands.ts). */
 export interface CommandSpec {
   name: string;
   description: string;
-  /** At most one free-text option, e.g. `/ask text`, `/preset id`. */
-  option?: { name: string; description: string; required: boolean };
+  /** Text options in order; required ones first (Discord's rule). */
+  options?: readonly CommandOption[];
   /** Whether the answer is shown only to the person who ran it (adapters defer accordingly). */
   ephemeral: boolean;
+}
+
+/** A person typing a command option that has `autocomplete`: what they typed so far. */
+export interface CompletionRequest {
+  command: string;
+  option: string;
+  /** The text typed so far in that option. */
+  value: string;
+  /** The other options already filled in. */
+  options: Record<string, string>;
+  place: Place;
+  user: PlatformUser;
+}
+
+/** One suggestion: `name` is shown, `value` is what the option gets. */
+export interface Choice {
+  name: string;
+  value: string;
 }
 
 export interface InboundHandlers {
   message(message: InboundMessage): Promise<void>;
   command(command: InboundCommand): Promise<void>;
+  /** Suggestions for an option being typed (at most 25); optional for handlers, adapters answer [] without it. */
+  complete?(request: CompletionRequest): Promise<Choice[]>;
 }
 
 export interface PlatformAdapter {

@@ -32,6 +32,15 @@
  * while it runs (and right after each new post, which clears it on Discord);
  * stopped at the terminal event, on errors and on dispose().
  *
+ * Room personas. A session whose events carry `speaker` is one persona's
+ * turn in a room; it posts as that persona (name and avatar, ./platform.ts
+ * Persona) in messages of its own, never in another persona's. Such a turn
+ * shows no status line while it has no text (a persona that only votes or
+ * opts out, ROOM_TOOL_NAMES in ./rooms.ts, leaves no "running…" or "✅
+ * Done." message behind), never shows the room's own tools as running, and
+ * a turn stopped before it said anything posts nothing. Its question
+ * (ask_user) and its errors are shown.
+ *
  * Native streaming. When the adapter offers `startStream` (Slack), a turn
  * is streamed instead: the stream starts with the first visible text, each
  * pass appends the new text, and the end stops it with the complete text
@@ -55,6 +64,7 @@ import { CustomName, EventType, RunErrorCode } from '../../shared/protocol/event
 import { StreamSplitter, type StreamSnapshot } from '../../shared/text/index.js';
 import type { StoredTurn } from './binding-writer.js';
 import { PlatformError, type NativeStream, type Persona, type Place, type PlatformAdapter } from './platform.js';
+import { ROOM_TOOL_NAMES } from './rooms.js';
 
 /** Characters kept free in every message for the status / last line or a persona prefix. */
 export const RESERVE = 200;
@@ -208,11 +218,14 @@ export class TurnRenderer {
         this.changed();
         return;
       }
-      case EventType.TOOL_CALL_START:
-        this.runningTools.set(String(event.toolCallId ?? ''), String(event.toolCallName ?? 'a tool'));
+      case EventType.TOOL_CALL_START: {
+        const name = String(event.toolCallName ?? 'a tool');
         this.startTyping();
+        if (this.speaker && ROOM_TOOL_NAMES.has(name)) return; // a persona steering the room: nothing to show
+        this.runningTools.set(String(event.toolCallId ?? ''), name);
         this.changed();
         return;
+      }
       case EventType.TOOL_CALL_RESULT:
         if (this.runningTools.delete(String(event.toolCallId ?? ''))) this.changed();
         return;
@@ -305,6 +318,11 @@ export class TurnRenderer {
   }
 
   private statusLine(): string | null {
+    if (this.speaker && this.text.trim() === '' && this.posted.length === 0) {
+      // A persona turn with nothing said yet: no message only to show progress or
+      // that it was stopped; its question or its error is still worth one.
+      if (!this.done || this.lastLine === errorLine({ code: RunErrorCode.interrupted })) return null;
+    }
     if (this.done) return this.lastLine;
     if (this.runningTools.size > 0) {
       const names = [...this.runningTools.values()];

@@ -17,16 +17,27 @@
  * conversation through its mailbox, and the continuation run renders as a
  * turn); the subscription only counts them for /status.
  *
+ * Rooms. A persona's turn is a session like any other (its events carry
+ * `speaker`, so the renderer posts as the persona). The room-level events of
+ * a run (turn_started, turn_skipped, vote_cast, tally, room_finished) carry
+ * the run id as their sessionId and are handled outside turns, never as one:
+ * `room_finished` may post one short notice (a result table, "⏹️ Room
+ * stopped."; ./rooms.ts), after the last turn's text is on the platform, and
+ * the cursor moves past it once that notice is posted. The subscription also
+ * remembers the run in progress (for /status) and the personas' names (for
+ * the result table).
+ *
  * If the stream reports `stream_reset` (the cursor outlived the runtime's
  * event retention), events already seen are skipped by id, and a turn whose
  * events are gone is finished from the session's stored final message.
  */
 import type { Logger } from 'pino';
 import { ConclaveApiError, isStreamReset, type ConclaveClient, type EventItem } from '../../shared/client/index.js';
-import { EventType, isTerminal, type ConclaveEvent, type Speaker } from '../../shared/protocol/events.js';
+import { CustomName, EventType, isTerminal, type ConclaveEvent, type Speaker } from '../../shared/protocol/events.js';
 import { BindingWriter, type StoredState, type StoredTurn } from './binding-writer.js';
-import type { Persona, Place, PlatformAdapter } from './platform.js';
+import { PlatformError, type Persona, type Place, type PlatformAdapter } from './platform.js';
 import { errorLine, TurnRenderer, type RendererSettings } from './renderer.js';
+import { isRoomEvent, roomFinishedText } from './rooms.js';
 
 /** What the bridge knows about a binding. */
 export interface BindingRecord {
@@ -61,6 +72,10 @@ export class Subscription {
   readonly backgroundRuns = new Set<string>();
   /** The platform user id of the last person who sent a message here (native streams are addressed to them). */
   lastRequester: string | null = null;
+  /** The room run in progress (from its turn_started events), for /status; null when none is seen. */
+  roomRun: { runId: string; turn: number; speaker: string } | null = null;
+  /** Room personas' display names by handle, from turn_started events (the result table shows them). */
+  readonly roomNames = new Map<string, string>();
 
   private turn: TurnRenderer | null = null;
   /** Id of the last event handled (the stream's resume point in memory). */
@@ -118,6 +133,8 @@ export class Subscription {
     this.binding.cursor = null;
     this.binding.state = {};
     this.lastSeen = null;
+    this.roomRun = null;
+    this.roomNames.clear();
     this.writer = this.newWriter();
     this.abort = new AbortController();
     if (!this.stopped) this.start();
@@ -186,6 +203,10 @@ export class Subscription {
     if (id !== null) this.lastSeen = id;
     this.lastActivityAt = Date.now();
 
+    if (isRoomEvent(event)) {
+      await this.onRoomEvent(id, event);
+      return;
+    }
     const sessionId = typeof event.sessionId === 'string' ? event.sessionId : null;
     if (sessionId === null || event.subagentRunId !== undefined) {
       this.trackBackground(event);
@@ -245,6 +266,46 @@ export class Subscription {
     this.binding.state = {};
     if (cursor !== null) this.binding.cursor = cursor;
     await this.writer.write({ state: {}, ...(cursor !== null && { cursor }) }, { urgent: true });
+  }
+
+  /** A room-level event: remembered, and `room_finished` may post a notice (./rooms.ts). Never a turn. */
+  private async onRoomEvent(id: string | null, event: ConclaveEvent): Promise<void> {
+    const value = (event.value && typeof event.value === 'object' ? event.value : {}) as Record<string, unknown>;
+    const runId = typeof value.run_id === 'string' ? value.run_id : String(event.sessionId ?? '');
+    if (event.name === CustomName.turnStarted) {
+      const handle = typeof value.handle === 'string' ? value.handle : '';
+      const name = typeof value.name === 'string' ? value.name : handle;
+      if (handle) this.roomNames.set(handle, name);
+      this.roomRun = { runId, turn: typeof value.turn === 'number' ? value.turn : 0, speaker: name };
+    }
+    let posted = false;
+    if (event.name === CustomName.roomFinished) {
+      if (this.roomRun?.runId === runId) this.roomRun = null;
+      const text = roomFinishedText(this.deps.adapter.platform, value, this.roomNames);
+      if (text) posted = await this.postNotice(text, `room:${runId}`);
+    }
+    if (this.turn || id === null) return; // a turn in flight keeps the cursor where it is
+    if (!posted) return this.moveCursor(id);
+    this.binding.cursor = id;
+    await this.writer.write({ cursor: id }, { urgent: true });
+  }
+
+  /** Posts a message of the bot's own (not an answer); retried a few times. True once it is on the platform. */
+  private async postNotice(text: string, idempotencyKey: string): Promise<boolean> {
+    const { adapter } = this.deps;
+    const max = adapter.limits.maxMessageLength;
+    const content = text.length > max ? `${text.slice(0, max - 1)}…` : text;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await adapter.post(this.binding.place, content, { idempotencyKey });
+        return true;
+      } catch (error) {
+        const final = attempt >= 4 || (error instanceof PlatformError && error.code !== 'other');
+        this.deps.logger.warn({ err: error, binding: this.binding.key, attempt }, final ? 'could not post a room notice; skipped' : 'posting a room notice failed; retrying');
+        if (final || this.abort.signal.aborted) return false;
+        await sleep(500 * 2 ** (attempt - 1), this.abort.signal);
+      }
+    }
   }
 
   private moveCursor(id: string): void {

@@ -8,9 +8,11 @@
  * ignored. A message that mentions the bot in a guild text channel
  * `opensThread`; messages in threads and DMs are passed on as they are (the
  * bridge decides whether they belong to a conversation). Slash commands
- * (../bridge/commands.ts) are registered with one bulk overwrite at start-up,
- * and deferred when the bridge has not answered within `deferAfterMs`
- * (Discord's deadline is 3 s).
+ * (../bridge/commands.ts) are registered with one bulk overwrite at start-up
+ * (string options, with choices or autocomplete), and deferred when the
+ * bridge has not answered within `deferAfterMs` (Discord's deadline is 3 s).
+ * Autocomplete requests (a person typing `/room template:…`) are answered
+ * with the bridge's suggestions (`handlers.complete`), or none.
  *
  * Outbound, all through discord.js's REST client (`client.rest`), whose
  * queue reads Discord's rate-limit headers and waits out 429s (`retry_after`)
@@ -43,6 +45,7 @@ import {
   type APIChannel,
   type APIMessage,
   type APIWebhook,
+  type AutocompleteInteraction,
   type Channel,
   type ChatInputCommandInteraction,
   type Message,
@@ -134,6 +137,10 @@ export class DiscordAdapter implements PlatformAdapter {
       if (inbound) void handlers.message(inbound).catch((error: unknown) => this.logger.error({ err: error }, 'message handler failed'));
     });
     client.on(Events.InteractionCreate, (interaction) => {
+      if (interaction.isAutocomplete()) {
+        void this.onAutocomplete(interaction, handlers);
+        return;
+      }
       if (!interaction.isChatInputCommand()) return;
       const spec = COMMANDS.find((c) => c.name === interaction.commandName);
       if (spec) void this.onCommand(interaction, spec, handlers);
@@ -163,7 +170,14 @@ export class DiscordAdapter implements PlatformAdapter {
       name: spec.name,
       description: spec.description,
       type: 1,
-      options: spec.option ? [{ type: 3, name: spec.option.name, description: spec.option.description, required: spec.option.required }] : [],
+      options: (spec.options ?? []).map((option) => ({
+        type: 3, // string
+        name: option.name,
+        description: option.description,
+        required: option.required,
+        ...(option.choices && { choices: option.choices.map((value) => ({ name: value, value })) }),
+        ...(option.autocomplete && !option.choices && { autocomplete: true }),
+      })),
     }));
     try {
       await this.discord.rest.put(Routes.applicationCommands(applicationId), { body });
@@ -216,6 +230,45 @@ export class DiscordAdapter implements PlatformAdapter {
       return { platform: 'discord', teamId: guildId, channelId: parentId, threadId: channel.id, isDirect: false, key: `g${guildId}/c${parentId}/t${channel.id}` };
     }
     return { platform: 'discord', teamId: guildId, channelId: channel.id, threadId: null, isDirect: false, key: `g${guildId}/c${channel.id}` };
+  }
+
+  /** Suggestions while a person types an autocomplete option; always answered (Discord waits 3 s), [] on any trouble. */
+  private async onAutocomplete(interaction: AutocompleteInteraction, handlers: InboundHandlers): Promise<void> {
+    let choices: Array<{ name: string; value: string }> = [];
+    try {
+      const channel = interaction.channel ?? (interaction.channelId ? await this.discord.channels.fetch(interaction.channelId) : null);
+      const place = this.placeOf(channel, interaction.guildId);
+      const focused = interaction.options.getFocused(true);
+      if (place && handlers.complete) {
+        const options: Record<string, string> = {};
+        for (const option of interaction.options.data) {
+          if (option.name !== focused.name && option.value !== undefined && option.value !== null) options[option.name] = String(option.value);
+        }
+        const member = interaction.member;
+        const roles = !member ? [] : Array.isArray(member.roles) ? member.roles : [...member.roles.cache.keys()];
+        const found = await handlers.complete({
+          command: interaction.commandName,
+          option: focused.name,
+          value: String(focused.value ?? ''),
+          options,
+          place,
+          user: {
+            id: interaction.user.id,
+            name: interaction.user.globalName ?? interaction.user.username,
+            isBot: interaction.user.bot,
+            roles: roles.filter((id) => id !== interaction.guildId),
+          },
+        });
+        // Discord: at most 25 choices, names and values of 1–100 characters.
+        choices = found
+          .filter((c) => c.value !== '' && c.value.length <= 100)
+          .slice(0, 25)
+          .map((c) => ({ name: (c.name || c.value).slice(0, 100), value: c.value }));
+      }
+    } catch (error) {
+      this.logger.warn({ err: error, command: interaction.commandName }, 'autocomplete failed');
+    }
+    await interaction.respond(choices).catch((error: unknown) => this.logger.debug({ err: error }, 'could not answer an autocomplete request'));
   }
 
   private async onCommand(interaction: ChatInputCommandInteraction, spec: CommandSpec, handlers: InboundHandlers): Promise<void> {

@@ -30,9 +30,11 @@
  * Slash commands: every command goes to one handler (`/ask`, `/new`, …; see
  * `commandName` in ./inbound.ts for `/conclave ask` and `/conclave-ask`;
  * create the ones in gateway/bridge/commands.ts in the Slack app's config).
- * The text after the command fills the command's one option as the
- * bridge's COMMANDS name it (`/preset coder` → `{ id: 'coder' }`; `text`
- * for commands it does not list). It is acknowledged at once (empty ack, so
+ * The text after the command fills the command's options as the bridge's
+ * COMMANDS name them, one word each and the rest for the last
+ * (`/preset coder` → `{ id: 'coder' }`, `/persona-add coder bob` →
+ * `{ preset_id: 'coder', handle: 'bob' }`; `text` for commands it does not
+ * list). It is acknowledged at once (empty ack, so
  * Slack shows nothing), then the bridge answers through `respond`, which
  * posts to the command's response_url as Markdown (ephemeral as the command
  * spec says unless told otherwise; the URL is valid 30 min). A slash
@@ -72,7 +74,7 @@
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLogger } from '@slack/bolt';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { COMMANDS } from '../bridge/commands.js';
+import { COMMANDS, parseCommandText } from '../bridge/commands.js';
 import type {
   InboundCommand,
   InboundHandlers,
@@ -449,10 +451,9 @@ class SlackPlatformAdapter implements SlackAdapter {
     const userId = String(command.user_id ?? '');
     if (userId) this.userNames.set(userId, String(command.user_name ?? userId));
     const spec = COMMANDS.find((c) => c.name === name);
-    const optionName = spec ? spec.option?.name : 'text';
     const inbound: InboundCommand = {
       name,
-      options: text && optionName ? { [optionName]: text } : {},
+      options: spec ? parseCommandText(spec, text) : text ? { text } : {},
       text,
       place: placeFor(identity.teamId, channelId, null, direct),
       user: { id: userId, name: String(command.user_name ?? userId), isBot: false, roles: [] },

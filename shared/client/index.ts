@@ -35,10 +35,13 @@ import {
 import { ConclaveApiError, errorFromResponse } from './errors.js';
 import { followEvents, type EventStream, type FollowOptions } from './sse.js';
 import {
+  autopilotStoppedSchema,
   exportJsonSchema,
   forkResultSchema,
   pageOf,
+  roomTemplateSchema,
   steerResultSchema,
+  type AutopilotStopped,
   type ApiKey,
   type ApiKeyCreated,
   type BindingListQuery,
@@ -56,8 +59,11 @@ import {
   type MessageCreate,
   type Page,
   type PageQuery,
+  type PollCreate,
   type PresetCreate,
   type PresetPatch,
+  type RoomFromTemplate,
+  type RoomTemplate,
   type RunAccepted,
   type Steer,
   type SteerResult,
@@ -270,6 +276,34 @@ export class ConclaveClient {
       { method: 'GET', path: `/api/conversations/${id(conversationId)}/export`, query: { format: 'json' } },
       options,
     );
+  }
+
+  // ---------------------------------------------------------------- rooms
+
+  /** The room templates: ready-made sets of personas. */
+  listRoomTemplates(options?: RequestOptions): Promise<Page<RoomTemplate>> {
+    return this.json(pageOf(roomTemplateSchema), { method: 'GET', path: '/api/room-templates' }, options);
+  }
+  /** Creates a room (a conversation with participants and a mode) from a template; its persona presets are created on first use. */
+  createRoomFromTemplate(templateId: string, body: RoomFromTemplate = {}, options?: RequestOptions): Promise<Conversation> {
+    return this.json(conversationSchema, { method: 'POST', path: `/api/room-templates/${id(templateId)}/rooms`, body }, options);
+  }
+  /** Starts autopilot: the personas talk by themselves (about `topic`). A room already running throws 409 conversation_busy. */
+  startAutopilot(conversationId: string, topic?: string, options?: RequestOptions): Promise<RunAccepted> {
+    const body = { action: 'start', ...(topic !== undefined && topic !== '' && { topic }) };
+    return this.json(runAcceptedSchema, { method: 'POST', path: `/api/conversations/${id(conversationId)}/autopilot`, body }, options);
+  }
+  /** Stops the room's run (autopilot or any other); `stopped` says whether one was running. */
+  stopAutopilot(conversationId: string, options?: RequestOptions): Promise<AutopilotStopped> {
+    return this.json(
+      autopilotStoppedSchema,
+      { method: 'POST', path: `/api/conversations/${id(conversationId)}/autopilot`, body: { action: 'stop' } },
+      options,
+    );
+  }
+  /** Opens a poll every persona votes in; the result is the run's `room_finished` event. */
+  openPoll(conversationId: string, body: PollCreate, options?: RequestOptions): Promise<RunAccepted> {
+    return this.json(runAcceptedSchema, { method: 'POST', path: `/api/conversations/${id(conversationId)}/polls`, body }, options);
   }
 
   // ---------------------------------------------------------------- event streams

@@ -86,3 +86,49 @@ export type ForkResult = z.output<typeof forkResultSchema>;
 
 export const exportJsonSchema = z.object({ conversation: conversationSchema, turns: z.array(turnSchema) });
 export type ConversationExport = z.output<typeof exportJsonSchema>;
+
+// Rooms (runtime/http/routes/rooms.ts). The runtime's schemas for these
+// bodies live next to its routes, so the client keeps its own copies.
+
+/** One persona of a room template. */
+export const roomTemplatePersonaSchema = z.object({
+  handle: z.string(),
+  display_name: z.string(),
+  title: z.string(),
+  color: z.string(),
+  model: z.string(),
+});
+
+/** A room template: `GET /api/room-templates`. */
+export const roomTemplateSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  mode: z.string(),
+  mode_settings: z.record(z.string(), z.unknown()),
+  context: z.string(),
+  participants: z.array(roomTemplatePersonaSchema),
+});
+export type RoomTemplate = z.output<typeof roomTemplateSchema>;
+
+/** Body of `POST /api/room-templates/:id/rooms`. */
+export interface RoomFromTemplate {
+  title?: string;
+  /** Replaces the template's context. */
+  context?: string;
+  /** `provider:model` per persona handle, for the persona presets created now. */
+  models?: Record<string, string>;
+  metadata?: Record<string, unknown>;
+}
+
+/** Answer of `POST /api/conversations/:id/autopilot {action: "stop"}`. */
+export const autopilotStoppedSchema = z.object({ stopped: z.boolean() });
+export type AutopilotStopped = z.output<typeof autopilotStoppedSchema>;
+
+/** Body of `POST /api/conversations/:id/polls`. */
+export interface PollCreate {
+  question: string;
+  /** 2–20 distinct options. */
+  options: string[];
+  method?: 'approval' | 'ranked';
+}
