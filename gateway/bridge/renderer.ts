@@ -494,7 +494,7 @@ export class TurnRenderer {
         this.stream = await adapter.startStream!(place, { ...(persona && { persona }), ...(recipientUserId && { recipientUserId }) });
         await this.saveStreamIds(true);
       }
-      if (this.text.length > this.streamed) {
+      if (!this.streamStopped && this.text.length > this.streamed) {
         const piece = this.text.slice(this.streamed);
         await this.stream.append(piece);
         this.streamed += piece.length;
@@ -503,7 +503,9 @@ export class TurnRenderer {
       if (this.done && !this.streamStopped) {
         const line = this.statusLine();
         await this.stream.stop(line ? `${this.text}${this.text.endsWith('\n') ? '\n' : '\n\n'}${line}` : this.text);
+        // stop() delivered whatever the appends had not: the whole text is on the platform.
         this.streamStopped = true;
+        this.streamed = this.text.length;
         wrote = true;
       }
       await this.saveStreamIds(false);
