@@ -324,8 +324,14 @@ export class RunManager {
       throw error;
     }
     this.notify('session_started', conversation, { session_id: session.id, type: session.type });
-    live.done = this.execute(live, emitter, conversation, preset).catch((error: unknown) => {
-      this.deps.logger.error({ err: error, sessionId: session.id }, 'session crashed');
+    live.done = this.execute(live, emitter, conversation, preset).catch(async (error: unknown) => {
+      const reason = error instanceof Error ? error.message.slice(0, 300) : String(error);
+      this.deps.logger.error({ sessionId: session.id, reason }, 'session crashed');
+      // Never leave it running: fail it with a terminal event.
+      this.live.delete(session.id);
+      await this.failWithEvent(session, RunErrorCode.internalError, 'the runtime failed while finishing this session; it has been logged').catch(
+        () => undefined,
+      );
     });
     return emitter.lastId ? previousId(emitter.lastId) : null;
   }
@@ -384,7 +390,7 @@ export class RunManager {
     if (Object.keys(usage).length > 0) emitter.emit({ type: EventType.CUSTOM, name: CustomName.usage, value: usage });
 
     const interrupted = result.status === 'interrupted';
-    const error = interrupted
+    let error = interrupted
       ? { code: RunErrorCode.interrupted, message: 'the run was interrupted; partial output was kept' }
       : (result.error ?? null);
     const pending = result.status === 'awaiting_input' ? (result.pending ?? []) : [];
@@ -401,23 +407,37 @@ export class RunManager {
     } catch (appendError) {
       this.deps.logger.error({ err: appendError, sessionId: session.id }, 'events could not be appended');
     }
-    const committed = await db
-      .update(sessions)
-      .set({
-        status: result.status,
-        messages: result.messages,
-        display: compressEvents(emitter.history),
-        finalMessage: result.status === 'completed' ? result.finalMessage : null,
-        searchText: [session.input ? inputText(session.input as Input) : '', ...result.messages.flatMap((m) => (m.role === 'assistant' && m.content ? [m.content] : []))].join('\n'),
-        pending: pending.length > 0 ? { calls: pending } : null,
-        usage,
-        model: result.model,
-        error,
-        finishedAt: new Date(),
-        updatedAt: new Date(),
-      })
-      .where(and(eq(sessions.id, session.id), eq(sessions.status, 'running')))
-      .returning({ id: sessions.id });
+    const guard = and(eq(sessions.id, session.id), eq(sessions.status, 'running'));
+    let committed: { id: string }[];
+    try {
+      committed = await db
+        .update(sessions)
+        .set({
+          status: result.status,
+          messages: result.messages,
+          display: compressEvents(emitter.history),
+          finalMessage: result.status === 'completed' ? result.finalMessage : null,
+          searchText: searchTextOf(session, result),
+          pending: pending.length > 0 ? { calls: pending } : null,
+          usage,
+          model: result.model,
+          error,
+          finishedAt: new Date(),
+          updatedAt: new Date(),
+        })
+        .where(guard)
+        .returning({ id: sessions.id });
+    } catch (saveError) {
+      // The session must still end: fail it with a short record and a terminal event.
+      const reason = saveError instanceof Error ? saveError.message.slice(0, 300) : 'unknown error';
+      this.deps.logger.error({ sessionId: session.id, reason }, 'the session could not be saved');
+      error = { code: RunErrorCode.internalError, message: 'the session finished but could not be saved; it has been logged' };
+      committed = await db
+        .update(sessions)
+        .set({ status: 'failed', error, usage, model: result.model, finishedAt: new Date(), updatedAt: new Date() })
+        .where(guard)
+        .returning({ id: sessions.id });
+    }
     const stillOurs = committed.length > 0;
     if (stillOurs && Object.keys(usage).length > 0) await this.addConversationUsage(conversation.id, usage);
 
@@ -908,6 +928,15 @@ export class RunManager {
     for (const timer of this.timers) clearInterval(timer);
     for (const unsubscribe of this.unsubscribe) await unsubscribe().catch(() => undefined);
   }
+}
+
+/** Text kept for full-text search: bounded, since a tsvector holds at most 1 MB. */
+const SEARCH_TEXT_LIMIT = 100_000;
+
+function searchTextOf(session: SessionRow, result: LoopResult): string {
+  const parts = [session.input ? inputText(session.input as Input) : ''];
+  for (const m of result.messages) if (m.role === 'assistant' && m.content) parts.push(m.content);
+  return parts.join('\n').slice(0, SEARCH_TEXT_LIMIT);
 }
 
 /** The CUSTOM awaiting_user value: what the people are asked. */

@@ -98,14 +98,27 @@ export async function streamLog(res: Response, options: SseOptions): Promise<voi
 }
 
 /**
- * Replays a finished session from the retained log and ends. When its events
- * have expired, sends `stream_reset` so the client reads /turns instead.
+ * Replays a finished session from the retained log and ends. A session
+ * committed a moment before its terminal event reached the log is followed
+ * live until it does. When its events have expired, sends `stream_reset` so
+ * the client reads /turns instead.
  */
-export async function replayFinishedSession(res: Response, log: EventLog, key: string, sessionId: string, after: string | null): Promise<void> {
+export async function replayFinishedSession(
+  res: Response,
+  log: EventLog,
+  key: string,
+  sessionId: string,
+  after: string | null,
+  heartbeatMs: number,
+): Promise<void> {
   openSse(res);
   const { entries } = await log.read(key, null);
   const own = entries.filter((e) => e.event.sessionId === sessionId);
   const terminal = own.findIndex((e) => isTerminal(e.event));
+  if (terminal === -1 && own.length > 0) {
+    await streamLog(res, { log, key, after, heartbeatMs, filter: (event) => event.sessionId === sessionId, endAfterTerminalOf: sessionId });
+    return;
+  }
   if (terminal === -1) {
     await write(res, resetFrame(key));
   } else {

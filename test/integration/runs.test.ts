@@ -379,6 +379,20 @@ describe('history', () => {
   });
 });
 
+describe('large answers', () => {
+  it('finishes and saves an answer longer than the search index can hold', async () => {
+    const chunk = 'lorem ipsum dolor sit amet '.repeat(50);
+    openai.script({ text: Array.from({ length: 900 }, () => chunk) });
+    const id = await conversation('gpt');
+    const run = await send(id, 'write a lot');
+    const events = await sessionEvents(rt.url, rt.token, run.body.session_id);
+    expect(events.at(-1)!.event.type).toBe('RUN_FINISHED');
+    const session = await rt.api('GET', `/api/sessions/${run.body.session_id}`);
+    expect(session.body.status).toBe('completed');
+    expect(session.body.final_message.length).toBe(chunk.length * 900);
+  });
+});
+
 describe('search, compaction, providers', () => {
   it('finds conversations by the text of their messages, with stemming', async () => {
     openai.script({ text: 'The penguins were migrating south.' });
