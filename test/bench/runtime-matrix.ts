@@ -1,0 +1,76 @@
+/**
+ * Runs test/bench/runtime.ts over a list of scenarios, one after another (each
+ * its own processes and throwaway servers), and prints one summary table.
+ *
+ *   npm run bench:runtime:matrix                 # the scenarios below
+ *   npm run bench:runtime:matrix -- --only single-redis,concurrent-redis-pglite
+ *   npm run bench:runtime:matrix -- --quiet-wait 120   (passed to every run)
+ *
+ * Each run's own table is printed as it finishes; the JSON lines go to
+ * --json (default: a temporary file).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(here, '../..');
+
+export const SCENARIOS: Record<string, string[]> = {
+  // The target: 500 concurrent sessions × 20 tokens/s with Redis.
+  'concurrent-redis-pglite': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'pglite'],
+  'concurrent-redis-postgres': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
+  'concurrent-memory-pglite': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'memory', '--db', 'pglite'],
+  'concurrent-memory-postgres': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'memory', '--db', 'postgres'],
+  // One session as fast as possible.
+  'single-memory': ['--sessions', '1', '--rate', '0', '--tokens', '100000', '--log', 'memory', '--max-duration', '60'],
+  'single-redis': ['--sessions', '1', '--rate', '0', '--tokens', '100000', '--log', 'redis', '--max-duration', '60'],
+  // Under the ~1 MB tsvector limit of the session search index, so the session commits.
+  'single-memory-40k': ['--sessions', '1', '--rate', '0', '--tokens', '40000', '--log', 'memory'],
+  'single-redis-40k': ['--sessions', '1', '--rate', '0', '--tokens', '40000', '--log', 'redis'],
+  // Where the latency targets still hold: fewer concurrent sessions at 20 tokens/s.
+  'capacity-50': ['--sessions', '50', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
+  'capacity-100': ['--sessions', '100', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
+  'capacity-200': ['--sessions', '200', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
+};
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    json: { type: 'string' },
+    'quiet-wait': { type: 'string', default: '0' },
+  },
+});
+
+const names = values.only ? values.only.split(',') : Object.keys(SCENARIOS);
+const json = values.json ?? join(mkdtempSync(join(tmpdir(), 'conclave-bench-matrix-')), 'results.jsonl');
+for (const name of names) {
+  const scenario = SCENARIOS[name];
+  if (!scenario) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  console.log(`\n## ${name}: ${scenario.join(' ')}`);
+  spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(here, 'runtime.ts'), ...scenario, '--label', name, '--json', json, '--quiet-wait', values['quiet-wait']!],
+    { cwd: ROOT, stdio: 'inherit' },
+  );
+}
+
+const rows = readFileSync(json, 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((line) => JSON.parse(line));
+const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '—');
+const n = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '—');
+console.log(`\nresults (${json}):\n`);
+console.log(
+  '| scenario | sessions | rate | tokens | log | db | p50 ms | p90 ms | p99 ms | max ms | events/s | tokens/s | e2e tokens/s (1 session) | runtime peak RSS MiB | lost | dup | finished |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.label ?? ''} | ${r.sessions} | ${r.rate || 'max'} | ${r.tokens} | ${r.log} | ${r.db} | ${f(r.latencyMs.p50, 2)} | ${f(r.latencyMs.p90)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.max)} | ${n(r.eventsPerSecond)} | ${n(r.tokensPerSecond)} | ${r.sessions === 1 ? n(r.e2eTokensPerSecond) : '—'} | ${n(r.runtimePeakRssKb / 1024)} | ${r.lost} | ${r.duplicates} | ${r.finished}/${r.sessions} |`,
+  );
+}
