@@ -48,8 +48,17 @@ export function openSse(res: Response): void {
   res.write(': connected\n\n');
 }
 
-/** Writes a chunk, waiting for the socket to drain when its buffer is full. */
+/**
+ * Writes a chunk, waiting for the socket to drain when its buffer is full.
+ * Chunks written in the same tick are corked into one socket write (a busy
+ * stream delivers several events at once), and uncorked before the event
+ * loop moves on, so nothing waits.
+ */
 async function write(res: Response, chunk: string): Promise<void> {
+  if (!res.writableCorked) {
+    res.cork();
+    process.nextTick(() => res.uncork());
+  }
   if (res.write(chunk)) return;
   await new Promise<void>((resolve) => {
     const done = () => {
