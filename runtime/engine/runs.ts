@@ -219,13 +219,14 @@ export class RunManager {
 
   /** Inserts a session holding the main slot; null when another one holds it. */
   private async insertRunning(values: typeof sessions.$inferInsert): Promise<SessionRow | null> {
-    const parent = await this.latestCommitted(values.conversationId);
+    // A subagent starts fresh; a main session continues the latest committed one.
+    const parent = values.type === 'async_subagent' ? undefined : await this.latestCommitted(values.conversationId);
     try {
       const [row] = await this.deps.db
         .insert(sessions)
         .values({
           ...values,
-          parentSessionId: values.type === 'async_subagent' ? null : (parent?.id ?? null),
+          parentSessionId: parent?.id ?? null,
           status: 'running',
           runnerId: this.runnerId,
           heartbeatAt: new Date(),
@@ -254,6 +255,13 @@ export class RunManager {
   async promoteQueued(conversationId: string): Promise<SessionRow | null> {
     if (!this.accepting) return null;
     const { db } = this.deps;
+    // Most sessions end with nothing queued behind them: one cheap look first.
+    const queued = await db
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.conversationId, conversationId), eq(sessions.type, 'agent'), eq(sessions.status, 'queued')))
+      .limit(1);
+    if (queued.length === 0) return null;
     const parent = await this.latestCommitted(conversationId);
     let promoted: SessionRow | undefined;
     try {

@@ -19,6 +19,7 @@
  * The SDK never retries (`maxRetries: 0`); resilient.ts decides.
  */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import { sdkErrorToProviderError } from './sdk-errors.js';
 import {
   type ChatMessage,
   type ContentPart,
@@ -30,9 +31,7 @@ import {
   type StreamPart,
   type StreamRequest,
   type TokenUsage,
-  errorKindForStatus,
   providerError,
-  retryAfterMsFrom,
 } from './types.js';
 
 type WireMessage = Anthropic.Messages.MessageParam;
@@ -386,33 +385,17 @@ function kindForErrorType(type: string | null): ProviderErrorKind {
   }
 }
 
+const ANTHROPIC_ERRORS = { userAbort: APIUserAbortError, connectionTimeout: APIConnectionTimeoutError, connection: APIConnectionError, api: APIError };
+
 function toProviderError(
   error: unknown,
   where: FailureSite,
   signal: AbortSignal,
   context: { timeoutMs: number; started: boolean },
 ): ProviderError {
-  if (error instanceof ProviderError) return error;
-  if (signal.aborted || error instanceof APIUserAbortError) return providerError('aborted', where);
-  if (error instanceof APIConnectionTimeoutError) return providerError('timeout', where, { timeoutMs: context.timeoutMs });
-  if (error instanceof APIConnectionError) {
-    const cause = error.cause instanceof Error ? error.cause.message : error.message;
-    return providerError(context.started ? 'stream_broken' : 'connection', where, { detail: cause });
-  }
-  if (error instanceof APIError) {
-    const detail = error.apiMessage ?? error.message;
-    if (typeof error.status === 'number') {
-      const retryAfterMs = retryAfterMsFrom(error.headers);
-      return providerError(errorKindForStatus(error.status), where, {
-        status: error.status,
-        detail,
-        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      });
-    }
+  return sdkErrorToProviderError(error, where, signal, context, ANTHROPIC_ERRORS, {
+    detail: (e) => e.apiMessage ?? e.message,
     // An `event: error` inside the stream (e.g. overloaded_error).
-    return providerError(kindForErrorType(error.type), where, { detail: `${error.type ?? 'error'} event: ${detail}` });
-  }
-  // A cut connection (`terminated`) or unreadable JSON.
-  const detail = error instanceof Error ? error.message : String(error);
-  return providerError(context.started ? 'stream_broken' : 'connection', where, { detail });
+    inStream: (e) => ({ kind: kindForErrorType(e.type), detail: `${e.type ?? 'error'} event: ${e.apiMessage ?? e.message}` }),
+  });
 }

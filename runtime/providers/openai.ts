@@ -16,6 +16,7 @@
  * Chat Completions has no field for it and DeepSeek rejects it.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { sdkErrorToProviderError } from './sdk-errors.js';
 import {
   type ChatMessage,
   type ContentPart,
@@ -27,9 +28,7 @@ import {
   type StreamRequest,
   type TokenUsage,
   type ToolDefinition,
-  errorKindForStatus,
   providerError,
-  retryAfterMsFrom,
 } from './types.js';
 
 type WireMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -301,32 +300,17 @@ function serverMessage(error: APIError): string | undefined {
   return typeof message === 'string' ? message : undefined;
 }
 
+const OPENAI_ERRORS = { userAbort: APIUserAbortError, connectionTimeout: APIConnectionTimeoutError, connection: APIConnectionError, api: APIError };
+
 function toProviderError(
   error: unknown,
   where: FailureSite,
   signal: AbortSignal,
   context: { timeoutMs: number; started: boolean },
 ): ProviderError {
-  if (error instanceof ProviderError) return error;
-  if (signal.aborted || error instanceof APIUserAbortError) return providerError('aborted', where);
-  if (error instanceof APIConnectionTimeoutError) return providerError('timeout', where, { timeoutMs: context.timeoutMs });
-  if (error instanceof APIConnectionError) {
-    const cause = error.cause instanceof Error ? error.cause.message : error.message;
-    return providerError(context.started ? 'stream_broken' : 'connection', where, { detail: cause });
-  }
-  if (error instanceof APIError && typeof error.status === 'number') {
-    const status = error.status;
-    const kind = errorKindForStatus(status);
-    const retryAfterMs = retryAfterMsFrom(error.headers);
-    const detail = serverMessage(error);
-    return providerError(kind, where, {
-      status,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      ...(detail !== undefined ? { detail } : {}),
-    });
-  }
-  // An error object inside the stream (`data: {"error": ...}`), a cut
-  // connection (`terminated`), or unreadable JSON.
-  const detail = error instanceof APIError ? (serverMessage(error) ?? error.message) : error instanceof Error ? error.message : String(error);
-  return providerError(context.started ? 'stream_broken' : 'connection', where, { detail });
+  return sdkErrorToProviderError(error, where, signal, context, OPENAI_ERRORS, {
+    detail: serverMessage,
+    // An error object inside the stream (`data: {"error": ...}`).
+    inStream: (e, started) => ({ kind: started ? 'stream_broken' : 'connection', detail: serverMessage(e) ?? e.message }),
+  });
 }
