@@ -49,6 +49,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { readRawBody, waitFor } from './plumbing.js';
 
 // ---------------------------------------------------------------- public types
 
@@ -351,24 +352,6 @@ function addFieldError(target: Json, path: string[], code: string, message: stri
   (node._errors ??= []).push({ code, message });
 }
 
-export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs = 5000, intervalMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 interface ParsedBody {
   body: Json;
@@ -1413,7 +1396,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     const url = new URL(req.url ?? '/', baseUrl);
     const method = (req.method ?? 'GET').toUpperCase();
     const path = url.pathname.replace(API_PREFIX, '');
-    const raw = await readBody(req);
+    const raw = await readRawBody(req);
     let reply: Reply;
     let loggedBody: unknown = null;
     try {
@@ -1604,3 +1587,4 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     },
   };
 }
+

@@ -22,6 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readRawBody } from './plumbing.js';
 
 // ---------------------------------------------------------------- scripting
 
@@ -186,9 +187,7 @@ export function stall(res: ServerResponse): Promise<void> {
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = (await readRawBody(req)).toString('utf8');
   if (!text) return {};
   try {
     return JSON.parse(text);

@@ -58,6 +58,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { readRawBody, waitFor } from './plumbing.js';
 
 // ---------------------------------------------------------------- public types
 
@@ -348,24 +349,6 @@ export function signSlackRequest(signingSecret: string, timestampSec: number, bo
   return `v0=${createHmac('sha256', signingSecret).update(`v0:${timestampSec}:${body}`).digest('hex')}`;
 }
 
-export async function waitFor<T>(fn: () => T | undefined | null | false, timeoutMs = 5000, intervalMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`waitFor: condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 /** Form bodies (what @slack/web-api sends) decode nested JSON fields; JSON bodies pass through. */
 function parseArgs(contentType: string, raw: string, query: URLSearchParams): Json {
@@ -875,7 +858,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', baseUrl);
-    const raw = await readBody(req);
+    const raw = (await readRawBody(req)).toString('utf8');
     let reply: Reply;
     const apiMatch = /^\/api\/([\w.]+)$/.exec(url.pathname);
     const responseUrlMatch = /^\/commands\/response\/([\w-]+)$/.exec(url.pathname);
@@ -1173,3 +1156,4 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     },
   };
 }
+
