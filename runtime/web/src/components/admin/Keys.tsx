@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { describeError, type ApiKey, type ApiKeyCreated } from '../../api.js';
 import { useApp } from '../../context.js';
 import { Dialog } from '../Dialog.js';
-import { issuesOf } from './Admin.js';
+import { ErrorBox, issuesOf } from './Admin.js';
 
 const date = (iso: string | null) => (iso ? new Date(iso).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' }) : '—');
 
@@ -112,18 +112,7 @@ export function Keys() {
         </div>
       </form>
 
-      {error && (
-        <div className="alert alert-error" role="alert">
-          <p>{error}</p>
-          {issues.length > 0 && (
-            <ul>
-              {issues.map((i) => (
-                <li key={i}>{i}</li>
-              ))}
-            </ul>
-          )}
-        </div>
-      )}
+      <ErrorBox error={error} issues={issues} />
 
       {items && items.length === 0 && <p className="muted">No keys yet.</p>}
       {items && items.length > 0 && (

@@ -10,7 +10,7 @@ import { colorFor } from '../../persona.js';
 import { navigate } from '../../router.js';
 import { Avatar } from '../Avatar.js';
 import { Dialog } from '../Dialog.js';
-import { issuesOf } from './Admin.js';
+import { ErrorBox, issuesOf } from './Admin.js';
 
 const BUILTIN_TOOLS = [
   { name: 'current_time', label: 'current_time — the date and time' },
@@ -481,18 +481,7 @@ export function PresetEditor({ id }: { id: string | null }) {
         </div>
       </Section>
 
-      {error && (
-        <div className="alert alert-error" role="alert">
-          <p>{error}</p>
-          {issues.length > 0 && (
-            <ul>
-              {issues.map((i) => (
-                <li key={i}>{i}</li>
-              ))}
-            </ul>
-          )}
-        </div>
-      )}
+      <ErrorBox error={error} issues={issues} />
       <div className="actions sticky-actions">
         {saved && (
           <span className="muted" role="status">

@@ -4,7 +4,7 @@ import { describeError, type Workspace } from '../../api.js';
 import { useApp } from '../../context.js';
 import { Dialog } from '../Dialog.js';
 import { IconPlus } from '../icons.js';
-import { issuesOf } from './Admin.js';
+import { ErrorBox, issuesOf } from './Admin.js';
 
 interface Folder {
   path: string;
@@ -203,18 +203,7 @@ function WorkspaceDialog({ initial, onClose, onSaved }: { initial: { id: string 
             Add folder
           </button>
         </fieldset>
-        {error && (
-          <div className="alert alert-error" role="alert">
-            <p>{error}</p>
-            {issues.length > 0 && (
-              <ul>
-                {issues.map((i) => (
-                  <li key={i}>{i}</li>
-                ))}
-              </ul>
-            )}
-          </div>
-        )}
+        <ErrorBox error={error} issues={issues} />
         <div className="actions">
           <button type="button" className="button ghost" onClick={onClose}>
             Cancel
