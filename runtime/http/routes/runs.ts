@@ -126,8 +126,7 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
   }
 
   /** Streams one session's events (used by the session stream and by streamed posts). */
-  async function streamSession(res: Response, session: SessionRow, after: string | null): Promise<void> {
-    const current = (await repos.sessions.get(session.id)) ?? session;
+  async function streamSession(res: Response, current: SessionRow, after: string | null): Promise<void> {
     if (FINISHED.has(current.status)) return replayFinishedSession(res, eventLog, current.conversationId, current.id, after, ctx.sseHeartbeatMs);
     return streamLog(res, {
       log: eventLog,
