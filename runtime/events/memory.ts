@@ -66,7 +66,8 @@ export class MemoryEventLog implements EventLog {
     for (const event of events) {
       const id = this.nextId();
       // A JSON round trip gives callers the same isolation Redis does.
-      stream.entries.push({ id, event: JSON.parse(JSON.stringify(event)) as LogEvent });
+      const json = JSON.stringify(event);
+      stream.entries.push({ id, event: JSON.parse(json) as LogEvent, json });
       ids.push(id);
     }
 

@@ -2,14 +2,25 @@
  * Redis EventLog and Bus: the shared implementation for multi-process setups.
  *
  * Owns: the Redis stream layout (one stream per key under `keyPrefix`, one
- * field `e` holding the event JSON), reset detection, and the ONE multiplexed
- * reader per RedisEventLog that serves every live follower of every key.
+ * field `e` holding the event JSON), reset detection, and the ONE live reader
+ * per RedisEventLog that serves every follower of every key.
  * Redis >= 7.0 is recommended (XINFO STREAM `entries-added`); on 6.2 reset
  * detection is more conservative (see cursorLost).
  *
- * Connections per RedisEventLog: `commands` (auto-pipelined, everything but the
- * blocking read) and `reader` (only XREAD BLOCK, plus CLIENT ID after each
- * connect). RedisBus has a publisher and a dedicated subscriber connection.
+ * Appending: one Lua script per batch adds the events (XADD), cancels
+ * retention (PERSIST) and publishes the batch on the key's live channel,
+ * together with the id of the entry that preceded it, all atomically. Appends
+ * go out auto-pipelined, so the appends of many sessions made in one tick
+ * share one socket write.
+ *
+ * Following is push-based: the reader connection SUBSCRIBEs to the live
+ * channel of every followed key; no command is sent per event. Because each
+ * published batch names its predecessor, the reader knows when it has missed
+ * something (a message lost while reconnecting, entries appended before its
+ * SUBSCRIBE took effect) and then reads the gap from the stream with XRANGE.
+ *
+ * Connections per RedisEventLog: `commands` (auto-pipelined) and `reader`
+ * (SUBSCRIBE only). RedisBus has a publisher and a subscriber connection.
  *
  * How a follower avoids gaps and duplicates:
  *  1. Catch-up: XRANGE pages from its own cursor until a short page.
@@ -56,25 +67,45 @@ const consoleLogger: EventsLogger = {
 
 /** XRANGE page size for catch-up reads. */
 const PAGE = 500;
-/** Most entries per key in one XREAD reply. */
-const READ_COUNT = 500;
-/**
- * XREAD BLOCK time. New keys wake the reader at once through CLIENT UNBLOCK;
- * this bound only limits how long a missed wake-up could delay a new key.
- */
-const BLOCK_MS = 5_000;
 const HEALTH_TIMEOUT_MS = 1_000;
 const RETRY_DELAY_MS = 100;
+/** Id of "before the first entry": a stream that is empty or does not exist. */
+const START = '0-0';
+
+/**
+ * KEYS[1] the stream; ARGV[1] MAXLEN; ARGV[2] the live channel; ARGV[3..] the
+ * events' JSON. Returns the new ids. Publishes `prev \n id \n json \n id \n json …`
+ * where prev is the id of the entry before the batch (0-0 for a new stream).
+ * JSON text never contains a raw newline, so the message splits on '\n'.
+ */
+const APPEND_SCRIPT = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local message = { last[1] and last[1][1] or '0-0' }
+local ids = {}
+for i = 3, #ARGV do
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
+  ids[#ids + 1] = id
+  message[#message + 1] = id
+  message[#message + 1] = ARGV[i]
+end
+redis.call('PERSIST', KEYS[1])
+redis.call('PUBLISH', ARGV[2], table.concat(message, '\\n'))
+return ids
+`;
+
+type AppendCommand = (key: string, maxLen: number, channel: string, ...events: string[]) => Promise<string[]>;
 
 type FollowItem = LogEntry | { reset: true };
 
-/** Keys with live followers, as seen by the reader. */
+/** A followed key, as seen by the reader. */
 interface Watch {
+  redisKey: string;
   /** The reader's position in this key: every follower gets every entry after it. */
   lastId: string;
   followers: Set<FollowerQueue>;
-  /** Set after the reader reconnects: check the next batch for a trimmed gap. */
-  recheck: boolean;
+  /** True while the reader reads a gap from the stream; live messages wait in `held`. */
+  syncing: boolean;
+  held: string[];
 }
 
 export class RedisEventLog implements EventLog {
@@ -83,27 +114,13 @@ export class RedisEventLog implements EventLog {
   private readonly maxLen: number;
   private readonly logger: EventsLogger;
   private readonly commands: Redis;
+  private readonly appendBatch: AppendCommand;
   private readonly reader: Redis;
 
+  /** Followed keys by live channel name. */
   private readonly watched = new Map<string, Watch>();
-  /** Bumped whenever a key joins the XREAD set. */
-  private keyGeneration = 0;
-  /** The XREAD in flight: its number and the key generation it covers. */
-  private inFlight: { call: number; generation: number } | null = null;
-  private callCounter = 0;
-  /** The XREAD call already woken by CLIENT UNBLOCK (avoid waking it twice). */
-  private unblockedCall = -1;
-  private waking = false;
-  /** CLIENT ID of the reader connection; null while it is (re)connecting. */
-  private readerClientId: number | null = null;
   private readerConnectedBefore = false;
-  /** Resolves the reader loop's idle wait (no keys followed). */
-  private idleWake: (() => void) | null = null;
-  private readonly loopDone: Promise<void>;
   private closed = false;
-  /** Resolves when close() starts, so the loop never waits on a dead connection. */
-  private readonly closing: Promise<void>;
-  private signalClosing: () => void = () => undefined;
 
   constructor(url: string, options: RedisEventsOptions = {}) {
     this.prefix = options.keyPrefix ?? 'conclave:';
@@ -113,42 +130,28 @@ export class RedisEventLog implements EventLog {
 
     this.commands = new Redis(url, { enableAutoPipelining: true, connectionName: connectionName(this.prefix, 'events') });
     this.commands.on('error', (error: Error) => this.logger.warn({ err: error }, 'event log redis connection error'));
+    this.commands.defineCommand('conclaveAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
+    const commands = this.commands as unknown as { conclaveAppend: AppendCommand };
+    this.appendBatch = commands.conclaveAppend.bind(this.commands);
 
     const readerOptions: RedisOptions = {
       connectionName: connectionName(this.prefix, 'events-reader'),
-      // Never give up on the pending XREAD: after a reconnect ioredis re-sends
-      // it with the same explicit ids, so nothing is skipped.
+      // Re-subscribed by onReaderReady, which then reads what was missed.
+      autoResubscribe: false,
       maxRetriesPerRequest: null,
     };
     this.reader = new Redis(url, readerOptions);
     this.reader.on('error', (error: Error) => this.logger.warn({ err: error }, 'event log reader connection error'));
-    this.reader.on('close', () => {
-      this.readerClientId = null;
-    });
     this.reader.on('ready', () => this.onReaderReady());
-
-    this.closing = new Promise((resolve) => {
-      this.signalClosing = resolve;
-    });
-    this.loopDone = this.readLoop();
+    this.reader.on('message', (channel: string, message: string) => this.onLive(channel, message));
   }
 
   async append(key: string, events: LogEvent[]): Promise<string[]> {
     this.assertOpen();
     if (events.length === 0) return [];
-    const redisKey = this.key(key);
-    const pipeline = this.commands.pipeline();
-    for (const event of events) {
-      pipeline.xadd(redisKey, 'MAXLEN', '~', this.maxLen, '*', 'e', JSON.stringify(event));
-    }
-    pipeline.persist(redisKey); // an append cancels retention
-    const results = (await pipeline.exec()) ?? [];
-    const ids: string[] = [];
-    for (const [error, id] of results.slice(0, events.length)) {
-      if (error) throw error;
-      ids.push(String(id));
-    }
-    return ids;
+    const json = events.map((event) => JSON.stringify(event));
+    const ids = await this.appendBatch(this.key(key), this.maxLen, this.channel(key), ...json);
+    return ids.map(String);
   }
 
   async read(key: string, after: string | null, limit?: number): Promise<ReadResult> {
@@ -158,7 +161,7 @@ export class RedisEventLog implements EventLog {
 
   follow(key: string, options: FollowOptions): AsyncIterable<LogEntry | { reset: true }> {
     if (options.after !== null && !isEntryId(options.after)) throw new Error(`invalid entry id: ${options.after}`);
-    return this.followKey(this.key(key), options);
+    return this.followKey(key, options);
   }
 
   async retain(key: string, seconds: number): Promise<void> {
@@ -196,10 +199,7 @@ export class RedisEventLog implements EventLog {
       for (const follower of watch.followers) follower.end();
     }
     this.watched.clear();
-    this.idleWake?.();
-    this.signalClosing();
     this.reader.disconnect();
-    await this.loopDone;
     this.commands.disconnect();
   }
 
@@ -207,6 +207,11 @@ export class RedisEventLog implements EventLog {
 
   private key(key: string): string {
     return this.prefix + key;
+  }
+
+  /** The pub/sub channel a key's appends are announced on. */
+  private channel(key: string): string {
+    return `${this.prefix}live:${key}`;
   }
 
   private async readKey(redisKey: string, after: string | null, limit?: number): Promise<ReadResult> {
@@ -266,26 +271,32 @@ export class RedisEventLog implements EventLog {
     return firstId !== null && compareIds(firstId, after) > 0;
   }
 
-  /** XRANGE / XREAD entries `[[id, [field, value, ...]], ...]` to LogEntry[]. */
+  /** XRANGE entries `[[id, [field, value, ...]], ...]` to LogEntry[]. */
   private parseEntries(raw: unknown): LogEntry[] {
     if (!Array.isArray(raw)) return [];
     const entries: LogEntry[] = [];
     for (const item of raw as [string, unknown[]][]) {
       const [id, fields] = item;
-      const index = fields.indexOf('e');
-      try {
-        entries.push({ id, event: JSON.parse(String(fields[index + 1])) as LogEvent });
-      } catch (error) {
-        // Only our own XADD writes these streams; a bad entry is logged, not delivered.
-        this.logger.error({ err: error, id }, 'event log entry is not valid JSON');
-      }
+      const entry = this.parseEntry(id, String(fields[fields.indexOf('e') + 1]));
+      if (entry) entries.push(entry);
     }
     return entries;
   }
 
+  private parseEntry(id: string, json: string): LogEntry | null {
+    try {
+      return { id, event: JSON.parse(json) as LogEvent, json };
+    } catch (error) {
+      // Only our own script writes these streams; a bad entry is logged, not delivered.
+      this.logger.error({ err: error, id }, 'event log entry is not valid JSON');
+      return null;
+    }
+  }
+
   // ---- following -----------------------------------------------------------
 
-  private async *followKey(redisKey: string, { after, signal }: FollowOptions): AsyncGenerator<FollowItem> {
+  private async *followKey(key: string, { after, signal }: FollowOptions): AsyncGenerator<FollowItem> {
+    const redisKey = this.key(key);
     let cursor = after;
     let queue: FollowerQueue | null = null;
     try {
@@ -299,10 +310,10 @@ export class RedisEventLog implements EventLog {
           cursor = null;
           continue;
         }
-        const pageEnd = page.entries.at(-1)?.id ?? cursor ?? '0-0';
+        const pageEnd = page.entries.at(-1)?.id ?? cursor ?? START;
         if (page.entries.length < PAGE) {
           // 2. Join the live fan-out in the same tick as the last page.
-          ({ queue, gapUntil } = this.join(redisKey, pageEnd));
+          ({ queue, gapUntil } = this.join(key, pageEnd));
         }
         for (const entry of page.entries) {
           yield entry;
@@ -311,7 +322,7 @@ export class RedisEventLog implements EventLog {
         }
         cursor = pageEnd;
       }
-      let position: string = cursor ?? '0-0';
+      let position: string = cursor ?? START;
 
       // The reader was already past our cursor: read the range it skipped for us.
       while (gapUntil !== null && compareIds(gapUntil, position) > 0) {
@@ -333,7 +344,7 @@ export class RedisEventLog implements EventLog {
         if ('reset' in item) {
           // The reader found a trimmed gap: go on from whatever it delivers next.
           yield item;
-          position = '0-0';
+          position = START;
           continue;
         }
         if (compareIds(item.id, position) <= 0) continue; // already delivered
@@ -346,7 +357,7 @@ export class RedisEventLog implements EventLog {
       if (this.closed || signal.aborted) return;
       throw error;
     } finally {
-      if (queue) this.leave(redisKey, queue);
+      if (queue) this.leave(key, queue);
     }
   }
 
@@ -354,146 +365,118 @@ export class RedisEventLog implements EventLog {
    * Registers a follower whose history ends at `cursor` with the reader.
    * `gapUntil` is set when the reader is already past the cursor.
    */
-  private join(redisKey: string, cursor: string): { queue: FollowerQueue; gapUntil: string | null } {
+  private join(key: string, cursor: string): { queue: FollowerQueue; gapUntil: string | null } {
     const queue = new FollowerQueue(cursor);
-    const watch = this.watched.get(redisKey);
+    const channel = this.channel(key);
+    const watch = this.watched.get(channel);
     if (watch) {
       watch.followers.add(queue);
       return { queue, gapUntil: compareIds(watch.lastId, cursor) > 0 ? watch.lastId : null };
     }
-    this.watched.set(redisKey, { lastId: cursor, followers: new Set([queue]), recheck: false });
-    this.keyGeneration += 1;
-    if (this.idleWake) this.idleWake();
-    else this.wakeReader();
+    // Live messages wait until the subscription is active and the stream has
+    // been read once more: entries appended before SUBSCRIBE took effect are
+    // only in the stream.
+    const created: Watch = { redisKey: this.key(key), lastId: cursor, followers: new Set([queue]), syncing: true, held: [] };
+    this.watched.set(channel, created);
+    this.reader.subscribe(channel).then(
+      () => void this.sync(channel, created, true),
+      (error: unknown) => this.logger.warn({ err: error }, 'event log reader: SUBSCRIBE failed; retried on reconnect'),
+    );
     return { queue, gapUntil: null };
   }
 
-  private leave(redisKey: string, queue: FollowerQueue): void {
-    const watch = this.watched.get(redisKey);
+  private leave(key: string, queue: FollowerQueue): void {
+    const channel = this.channel(key);
+    const watch = this.watched.get(channel);
     if (!watch) return;
     watch.followers.delete(queue);
-    // The next XREAD leaves this key out; no need to wake the reader for that.
-    if (watch.followers.size === 0) this.watched.delete(redisKey);
+    if (watch.followers.size > 0) return;
+    this.watched.delete(channel);
+    if (!this.closed) this.reader.unsubscribe(channel).catch(() => undefined);
   }
 
-  /** The reader loop: one XREAD BLOCK over every followed key, forever. */
-  private async readLoop(): Promise<void> {
-    while (!this.closed) {
-      if (this.watched.size === 0) {
-        await new Promise<void>((resolve) => {
-          this.idleWake = resolve;
-        });
-        this.idleWake = null;
-        continue;
-      }
+  /** A batch published by an append (see APPEND_SCRIPT for the format). */
+  private onLive(channel: string, message: string): void {
+    const watch = this.watched.get(channel);
+    if (!watch) return; // nobody here follows this key any more
+    if (watch.syncing) {
+      watch.held.push(message);
+      return;
+    }
+    const lines = message.split('\n');
+    if (compareIds(lines[0]!, watch.lastId) > 0) {
+      // Something between our position and this batch never reached us: read it all from the stream.
+      watch.held.push(message);
+      void this.sync(channel, watch);
+      return;
+    }
+    const entries: LogEntry[] = [];
+    for (let i = 1; i + 1 < lines.length; i += 2) {
+      const entry = this.parseEntry(lines[i]!, lines[i + 1]!);
+      if (entry) entries.push(entry);
+    }
+    this.deliver(watch, entries);
+  }
 
-      const keys = [...this.watched.keys()];
-      const ids = keys.map((key) => this.watched.get(key)!.lastId);
-      const call = ++this.callCounter;
-      this.inFlight = { call, generation: this.keyGeneration };
-      let reply: unknown;
+  /**
+   * Reads a watch's stream from its position to the end, delivering as it
+   * goes, then replays the live messages held meanwhile. Retries while Redis
+   * is unreachable; stops when the key is no longer followed.
+   */
+  private async sync(channel: string, watch: Watch, alreadySyncing = false): Promise<void> {
+    if (watch.syncing && !alreadySyncing) return; // the running sync replays what arrives meanwhile
+    watch.syncing = true;
+    const current = () => !this.closed && this.watched.get(channel) === watch;
+    while (current()) {
       try {
-        const xread = this.reader.call('XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(BLOCK_MS), 'STREAMS', ...keys, ...ids);
-        xread.catch(() => undefined); // may reject after close(); handled below otherwise
-        reply = await Promise.race([xread, this.closing]);
-      } catch (error) {
-        if (this.closed) break;
-        this.logger.warn({ err: error }, 'event log reader: XREAD failed, retrying');
-        await sleep(RETRY_DELAY_MS);
-        continue;
-      } finally {
-        this.inFlight = null;
-      }
-
-      try {
-        await this.deliver(streamsOf(reply));
-      } catch (error) {
-        // The reset check failed (commands connection trouble); the batch is
-        // still delivered by the next XREAD since lastId did not move.
-        this.logger.warn({ err: error }, 'event log reader: delivery check failed, retrying');
-        await sleep(RETRY_DELAY_MS);
-      }
-    }
-  }
-
-  /** Fans one XREAD reply out to the followers of each key. */
-  private async deliver(reply: [string, unknown][]): Promise<void> {
-    for (const [redisKey, raw] of reply) {
-      const watch = this.watched.get(redisKey);
-      if (!watch) continue; // nobody follows this key any more
-      const before = watch.lastId;
-      const entries = this.parseEntries(raw).filter((entry) => compareIds(entry.id, before) > 0);
-      if (entries.length === 0) continue;
-
-      // A full batch means the reader is behind (or it just reconnected):
-      // trimming may have outrun it, so check for a gap before delivering.
-      const full = Array.isArray(raw) && raw.length >= READ_COUNT;
-      if (full || watch.recheck) {
-        const lost = await this.cursorLost(redisKey, before);
-        watch.recheck = false;
-        if (lost) for (const follower of watch.followers) follower.pushReset();
-      }
-
-      // Move lastId and push in one synchronous step (see the file header).
-      watch.lastId = entries[entries.length - 1]!.id;
-      for (const follower of watch.followers) {
-        for (const entry of entries) follower.push(entry);
-      }
-    }
-  }
-
-  // ---- waking the reader ---------------------------------------------------
-
-  private onReaderReady(): void {
-    // A reconnect gives the reader a new client id; fetch it first thing
-    // (this goes out before ioredis re-sends the pending XREAD).
-    this.reader.client('ID').then(
-      (id) => {
-        this.readerClientId = id;
-        if (this.readerIsStale()) this.wakeReader();
-      },
-      (error: unknown) => this.logger.warn({ err: error }, 'event log reader: CLIENT ID failed'),
-    );
-    if (this.readerConnectedBefore) {
-      for (const watch of this.watched.values()) watch.recheck = true;
-    }
-    this.readerConnectedBefore = true;
-  }
-
-  /** True while the in-flight XREAD lacks a key that was added since, and was not woken yet. */
-  private readerIsStale(): boolean {
-    const inFlight = this.inFlight;
-    return inFlight !== null && inFlight.generation < this.keyGeneration && this.unblockedCall !== inFlight.call;
-  }
-
-  /** Wakes the blocked XREAD (CLIENT UNBLOCK from the commands connection) so it picks up new keys. */
-  private wakeReader(): void {
-    if (this.waking || this.closed) return;
-    this.waking = true;
-    void this.unblockReader().finally(() => {
-      this.waking = false;
-      if (this.readerIsStale()) this.wakeReader();
-    });
-  }
-
-  private async unblockReader(): Promise<void> {
-    while (this.readerIsStale() && !this.closed) {
-      const id = this.readerClientId;
-      const call = this.inFlight?.call ?? -1;
-      if (id !== null) {
-        try {
-          const unblocked = await this.commands.call('CLIENT', 'UNBLOCK', String(id));
-          if (unblocked === 1) {
-            this.unblockedCall = call;
-            return;
-          }
-        } catch (error) {
-          this.logger.warn({ err: error }, 'event log: CLIENT UNBLOCK failed');
+        const page = await this.readKey(watch.redisKey, watch.lastId === START ? null : watch.lastId, PAGE);
+        if (!current()) return;
+        if (page.reset) {
+          // Trimmed past our position: followers start again from the oldest retained entry.
+          for (const follower of watch.followers) follower.pushReset();
+          watch.lastId = START;
+          continue;
         }
+        this.deliver(watch, page.entries);
+        if (page.entries.length < PAGE) break;
+      } catch (error) {
+        this.logger.warn({ err: error }, 'event log reader: catch-up read failed, retrying');
+        await sleep(RETRY_DELAY_MS);
       }
-      // Not blocked yet (the XREAD is still on its way) or reconnecting: try again shortly.
-      await sleep(10);
     }
+    watch.syncing = false;
+    const held = watch.held;
+    watch.held = [];
+    for (const message of held) this.onLive(channel, message);
+  }
+
+  /** Hands entries after the watch's position to its followers (one synchronous step). */
+  private deliver(watch: Watch, entries: LogEntry[]): void {
+    for (const entry of entries) {
+      if (compareIds(entry.id, watch.lastId) <= 0) continue;
+      watch.lastId = entry.id;
+      for (const follower of watch.followers) follower.push(entry);
+    }
+  }
+
+  /** After a reconnect: subscribe again, then read whatever was appended while away. */
+  private onReaderReady(): void {
+    if (!this.readerConnectedBefore) {
+      this.readerConnectedBefore = true;
+      return;
+    }
+    const channels = [...this.watched.keys()];
+    if (channels.length === 0) return;
+    for (const watch of this.watched.values()) watch.syncing = true;
+    this.reader.subscribe(...channels).then(
+      () => {
+        for (const channel of channels) {
+          const watch = this.watched.get(channel);
+          if (watch) void this.sync(channel, watch, true);
+        }
+      },
+      (error: unknown) => this.logger.warn({ err: error }, 'event log reader: SUBSCRIBE after reconnect failed'),
+    );
   }
 
   private assertOpen(): void {
@@ -637,21 +620,6 @@ export class RedisBus implements Bus {
       }
     }
   }
-}
-
-/**
- * XREAD's reply as `[key, entries]` pairs. RESP2 (and ioredis's own xread())
- * gives nested pairs; `call()` over RESP3 gives the map flattened as
- * `[key1, entries1, key2, entries2, ...]`. Null (timeout/unblock) gives [].
- */
-function streamsOf(reply: unknown): [string, unknown][] {
-  if (!Array.isArray(reply)) return [];
-  if (reply.length > 0 && !Array.isArray(reply[0])) {
-    const pairs: [string, unknown][] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), reply[i + 1]]);
-    return pairs;
-  }
-  return reply as [string, unknown][];
 }
 
 /**

@@ -19,6 +19,8 @@ export interface LogEntry {
   /** Stream entry id, `<ms>-<seq>`; strictly increasing within a key. */
   id: string;
   event: LogEvent;
+  /** The event's JSON text as stored, when the log has it (saves re-serialising). */
+  json?: string;
 }
 
 export interface ReadResult {
@@ -86,14 +88,28 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** Compares two `<ms>-<seq>` ids: negative when a < b. */
+/** Compares two `<ms>-<seq>` ids: negative when a < b. Exact for 64-bit parts, without BigInt. */
 export function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const ms = BigInt(am) - BigInt(bm);
-  if (ms !== 0n) return ms < 0n ? -1 : 1;
-  const seq = BigInt(as) - BigInt(bs);
-  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+  if (a === b) return 0;
+  const aDash = a.indexOf('-');
+  const bDash = b.indexOf('-');
+  if (aDash < 0 || bDash < 0) return compareIds(aDash < 0 ? `${a}-0` : a, bDash < 0 ? `${b}-0` : b);
+  const ms = compareDigits(a, 0, aDash, b, 0, bDash);
+  if (ms !== 0) return ms;
+  return compareDigits(a, aDash + 1, a.length, b, bDash + 1, b.length);
+}
+
+/** Compares the non-negative integers written in a[aStart, aEnd) and b[bStart, bEnd). */
+function compareDigits(a: string, aStart: number, aEnd: number, b: string, bStart: number, bEnd: number): number {
+  while (aEnd - aStart > 1 && a.charCodeAt(aStart) === 48) aStart += 1; // leading zeros
+  while (bEnd - bStart > 1 && b.charCodeAt(bStart) === 48) bStart += 1;
+  const length = aEnd - aStart - (bEnd - bStart);
+  if (length !== 0) return length < 0 ? -1 : 1;
+  for (let i = 0; i < aEnd - aStart; i += 1) {
+    const diff = a.charCodeAt(aStart + i) - b.charCodeAt(bStart + i);
+    if (diff !== 0) return diff < 0 ? -1 : 1;
+  }
+  return 0;
 }
 
 const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;

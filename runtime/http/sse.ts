@@ -71,7 +71,7 @@ async function write(res: Response, chunk: string): Promise<void> {
   });
 }
 
-export const formatEntry = (entry: LogEntry) => `id: ${entry.id}\ndata: ${JSON.stringify(entry.event)}\n\n`;
+export const formatEntry = (entry: LogEntry) => `id: ${entry.id}\ndata: ${entry.json ?? JSON.stringify(entry.event)}\n\n`;
 
 export const resetFrame = (key: string) =>
   `data: ${JSON.stringify({
