@@ -185,10 +185,8 @@ export function conversationRoutes(ctx: AppContext): AnyRoute[] {
       params: idParams(idSchema),
       responses: { 200: sessionSchema, 404: null },
       handler: async ({ params, principal }) => {
-        const session = await sessions.get(params.id);
-        if (!session || !(await conversations.getVisible(session.conversationId, viewerOf(principal)))) {
-          throw notFound('session', params.id);
-        }
+        const session = await sessions.getVisible(params.id, viewerOf(principal));
+        if (!session) throw notFound('session', params.id);
         return { body: sessionBody(session) };
       },
     }),

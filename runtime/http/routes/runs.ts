@@ -64,10 +64,8 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
   }
 
   async function visibleSession(id: string, principal: Principal): Promise<SessionRow> {
-    const session = await repos.sessions.get(id);
-    if (!session || !(await repos.conversations.getVisible(session.conversationId, viewerOf(principal)))) {
-      throw notFound('session', id);
-    }
+    const session = await repos.sessions.getVisible(id, viewerOf(principal));
+    if (!session) throw notFound('session', id);
     return session;
   }
 

@@ -26,6 +26,21 @@ export interface ConversationListQuery {
   q?: string;
 }
 
+/**
+ * The conversations a viewer may see: their own, and for a service the ones
+ * bound to its platform places. One SQL condition, so a visibility check is
+ * part of the query that reads the row.
+ */
+export function visibleTo(viewer: Viewer) {
+  const owned = eq(conversations.userId, viewer.userId);
+  if (!viewer.serviceUserId) return owned;
+  return or(
+    owned,
+    sql`exists (select 1 from ${bindings} where ${bindings.conversationId} = ${conversations.id}
+        and ${bindings.userId} = ${viewer.serviceUserId})`,
+  );
+}
+
 /** Escapes LIKE wildcards so a search for `50%` means the text `50%`. */
 function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -52,16 +67,11 @@ export function createConversationsRepo(db: Db) {
 
     /** The conversation when the viewer may see it; undefined otherwise. */
     async getVisible(id: string, viewer: Viewer): Promise<ConversationRow | undefined> {
-      const row = await db.query.conversations.findFirst({ where: eq(conversations.id, id) });
-      if (!row) return undefined;
-      if (row.userId === viewer.userId) return row;
-      if (viewer.serviceUserId) {
-        const bound = await db.query.bindings.findFirst({
-          where: and(eq(bindings.conversationId, id), eq(bindings.userId, viewer.serviceUserId)),
-        });
-        if (bound) return row;
-      }
-      return undefined;
+      const [row] = await db
+        .select()
+        .from(conversations)
+        .where(and(eq(conversations.id, id), visibleTo(viewer)));
+      return row;
     },
 
     /** Lists the user's own conversations, newest first. */

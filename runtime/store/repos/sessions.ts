@@ -4,6 +4,7 @@ import { and, asc, desc, eq, inArray, ne } from 'drizzle-orm';
 import type { Db } from '../database.js';
 import { afterCursor, decodeCursor, toPage } from '../paging.js';
 import { conversations, sessions, type ConversationRow, type SessionRow } from '../schema.js';
+import { visibleTo, type Viewer } from './conversations.js';
 
 /** Sessions shown as turns: everything but queued ones. */
 const NOT_QUEUED = ne(sessions.status, 'queued');
@@ -16,6 +17,16 @@ export function createSessionsRepo(db: Db) {
   return {
     async get(id: string): Promise<SessionRow | undefined> {
       return db.query.sessions.findFirst({ where: eq(sessions.id, id) });
+    },
+
+    /** The session when the viewer may see its conversation; undefined otherwise. */
+    async getVisible(id: string, viewer: Viewer): Promise<SessionRow | undefined> {
+      const [row] = await db
+        .select({ session: sessions })
+        .from(sessions)
+        .innerJoin(conversations, eq(conversations.id, sessions.conversationId))
+        .where(and(eq(sessions.id, id), visibleTo(viewer)));
+      return row?.session;
     },
 
     async create(values: SessionInsert): Promise<SessionRow> {
