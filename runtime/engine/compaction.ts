@@ -7,8 +7,8 @@
  */
 import { CustomName, EventType } from '../../shared/protocol/events.js';
 import type { ChatMessage } from '../providers/types.js';
-import type { SessionRow } from '../store/schema.js';
 import type { SessionEmitter } from './emitter.js';
+import type { HistorySession } from './history.js';
 import type { ModelStream } from './loop.js';
 
 const SUMMARY_PROMPT =
@@ -18,7 +18,7 @@ const SUMMARY_PROMPT =
 
 export interface CompactionInput {
   /** The committed chain the next prompt would contain, oldest first. */
-  chain: SessionRow[];
+  chain: HistorySession[];
   /** The summary in force, if any (it is folded into the new one). */
   previousSummary: string | null;
   contextWindow: number;
@@ -35,14 +35,14 @@ export interface Compaction {
 }
 
 /** Tokens the next prompt will take, from the last call's reported usage or, lacking it, the text size. */
-export function estimatePromptTokens(chain: SessionRow[]): number {
+export function estimatePromptTokens(chain: HistorySession[]): number {
   const last = chain[chain.length - 1];
   const reported = last ? Object.values(last.usage).reduce((n, u) => Math.max(n, u.input_tokens + u.output_tokens), 0) : 0;
   if (reported > 0) return reported;
   return Math.ceil(JSON.stringify(chain.map((s) => s.messages)).length / 4);
 }
 
-function transcript(chain: SessionRow[], previousSummary: string | null): string {
+function transcript(chain: HistorySession[], previousSummary: string | null): string {
   const lines: string[] = [];
   if (previousSummary) lines.push(`Earlier summary:\n${previousSummary}\n`);
   for (const session of chain) {

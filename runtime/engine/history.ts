@@ -11,6 +11,9 @@ import type { SessionRow } from '../store/schema.js';
 /** Statuses whose messages belong to the conversation's history. */
 export const HISTORY_STATUSES: SessionRow['status'][] = ['completed', 'interrupted', 'awaiting_input'];
 
+/** What the history, compaction and pending answers read of a committed session. */
+export type HistorySession = Pick<SessionRow, 'id' | 'parentSessionId' | 'status' | 'messages' | 'speaker' | 'origin' | 'pending' | 'usage'>;
+
 export interface HistoryOptions {
   /** Compaction: the summary, and the last session it covers. */
   summary?: { text: string; throughSessionId: string } | null;
@@ -23,7 +26,7 @@ export interface HistoryOptions {
 }
 
 /** The messages a session contributes to the history, as the viewer sees them. */
-function asSeenBy(session: SessionRow, viewer: { handle: string } | null | undefined): ChatMessage[] {
+function asSeenBy(session: HistorySession, viewer: { handle: string } | null | undefined): ChatMessage[] {
   const messages = session.messages as ChatMessage[];
   const speaker = session.speaker;
   if (!viewer || !speaker?.handle || speaker.handle === viewer.handle) return messages;
@@ -36,9 +39,9 @@ function asSeenBy(session: SessionRow, viewer: { handle: string } | null | undef
 }
 
 /** The sessions on the chain ending at `headId`, oldest first. */
-export function sessionChain(sessions: SessionRow[], headId: string | null, stopAt?: string): SessionRow[] {
+export function sessionChain(sessions: HistorySession[], headId: string | null, stopAt?: string): HistorySession[] {
   const byId = new Map(sessions.map((s) => [s.id, s]));
-  const chain: SessionRow[] = [];
+  const chain: HistorySession[] = [];
   const seen = new Set<string>();
   for (let id = headId; id && !seen.has(id); ) {
     seen.add(id);
@@ -51,7 +54,7 @@ export function sessionChain(sessions: SessionRow[], headId: string | null, stop
   return chain.reverse();
 }
 
-export function buildHistory(sessions: SessionRow[], headId: string | null, options: HistoryOptions = {}): ChatMessage[] {
+export function buildHistory(sessions: HistorySession[], headId: string | null, options: HistoryOptions = {}): ChatMessage[] {
   const summary = options.summary ?? null;
   const chain = sessionChain(sessions, headId, summary?.throughSessionId);
   const messages: ChatMessage[] = [];

@@ -219,14 +219,13 @@ export class RunManager {
 
   /** Inserts a session holding the main slot; null when another one holds it. */
   private async insertRunning(values: typeof sessions.$inferInsert): Promise<SessionRow | null> {
-    // A subagent starts fresh; a main session continues the latest committed one.
-    const parent = values.type === 'async_subagent' ? undefined : await this.latestCommitted(values.conversationId);
     try {
       const [row] = await this.deps.db
         .insert(sessions)
         .values({
           ...values,
-          parentSessionId: parent?.id ?? null,
+          // A subagent starts fresh; a main session continues the latest committed one.
+          parentSessionId: values.type === 'async_subagent' ? null : latestCommittedId(values.conversationId),
           status: 'running',
           runnerId: this.runnerId,
           heartbeatAt: new Date(),
@@ -262,7 +261,6 @@ export class RunManager {
       .where(and(eq(sessions.conversationId, conversationId), eq(sessions.type, 'agent'), eq(sessions.status, 'queued')))
       .limit(1);
     if (queued.length === 0) return null;
-    const parent = await this.latestCommitted(conversationId);
     let promoted: SessionRow | undefined;
     try {
       const rows = await db
@@ -272,7 +270,7 @@ export class RunManager {
           runnerId: this.runnerId,
           heartbeatAt: new Date(),
           startedAt: new Date(),
-          parentSessionId: parent?.id ?? null,
+          parentSessionId: latestCommittedId(conversationId),
           updatedAt: new Date(),
         })
         .where(
@@ -484,9 +482,11 @@ export class RunManager {
       session_id: session.id,
       status: result.status,
     });
-    await this.retainIfIdle(conversation.id);
+    const after = await this.whatRemains(conversation.id);
+    if (!after.active) await this.retain(conversation.id);
 
-    if (leftover.length > 0 && !interrupted && session.type === 'agent') {
+    const requeue = leftover.length > 0 && !interrupted && session.type === 'agent';
+    if (requeue) {
       await db.insert(sessions).values({
         id: randomUUID(),
         conversationId: conversation.id,
@@ -499,7 +499,7 @@ export class RunManager {
         origin: 'steer',
       });
     }
-    await this.afterSlotFreed(conversation.id);
+    if (requeue || after.queued || after.mail) await this.afterSlotFreed(conversation.id);
   }
 
   /** Whatever waits for the main slot: queued messages first, then mailbox results. */
@@ -527,38 +527,62 @@ export class RunManager {
     return usage;
   }
 
+  /**
+   * Adds a session's usage to its conversation's totals, per model, in one
+   * UPDATE: the sums are computed from the row being updated, so concurrent
+   * sessions of one conversation cannot lose each other's usage. Numbers are
+   * float8 like JavaScript's, and the cost is rounded to 6 decimals as
+   * Math.round would.
+   */
   private async addConversationUsage(conversationId: string, usage: UsageByModel): Promise<void> {
-    await this.deps.db.transaction(async (tx) => {
-      const [row] = await tx
-        .select({ usage: conversations.usage })
-        .from(conversations)
-        .where(eq(conversations.id, conversationId))
-        .for('update');
-      if (!row) return;
-      const total: UsageByModel = { ...row.usage };
-      for (const [model, u] of Object.entries(usage)) {
-        const t = total[model] ?? { input_tokens: 0, output_tokens: 0, cached_tokens: 0, reasoning_tokens: 0, requests: 0, cost_usd: 0 };
-        total[model] = {
-          input_tokens: t.input_tokens + u.input_tokens,
-          output_tokens: t.output_tokens + u.output_tokens,
-          cached_tokens: t.cached_tokens + u.cached_tokens,
-          reasoning_tokens: t.reasoning_tokens + u.reasoning_tokens,
-          requests: t.requests + u.requests,
-          cost_usd: Math.round((t.cost_usd + u.cost_usd) * 1e6) / 1e6,
-        };
-      }
-      await tx.update(conversations).set({ usage: total }).where(eq(conversations.id, conversationId));
-    });
+    const sum = (field: string) =>
+      sql`coalesce((${conversations.usage} -> added.key ->> ${sql.raw(`'${field}'`)})::float8, 0) + (added.value ->> ${sql.raw(`'${field}'`)})::float8`;
+    await this.deps.db
+      .update(conversations)
+      .set({
+        usage: sql`${conversations.usage} || (select jsonb_object_agg(added.key, jsonb_build_object(
+          'input_tokens', ${sum('input_tokens')},
+          'output_tokens', ${sum('output_tokens')},
+          'cached_tokens', ${sum('cached_tokens')},
+          'reasoning_tokens', ${sum('reasoning_tokens')},
+          'requests', ${sum('requests')},
+          'cost_usd', floor((${sum('cost_usd')}) * 1e6 + 0.5) / 1e6))
+          from jsonb_each(${JSON.stringify(usage)}::jsonb) as added)`,
+      })
+      .where(eq(conversations.id, conversationId));
+  }
+
+  /**
+   * What a conversation still has once a session ended, in one query: any
+   * session running or queued, a queued main message, a pending mailbox
+   * result. (A conversation deleted meanwhile has none of them.)
+   */
+  private async whatRemains(conversationId: string): Promise<{ active: boolean; queued: boolean; mail: boolean }> {
+    const [row] = await this.deps.db
+      .select({
+        active: sql<boolean>`exists (select 1 from ${sessions} where ${and(
+          eq(sessions.conversationId, conversationId),
+          inArray(sessions.status, ['running', 'queued']),
+        )})`,
+        queued: sql<boolean>`exists (select 1 from ${sessions} where ${and(
+          eq(sessions.conversationId, conversationId),
+          eq(sessions.type, 'agent'),
+          eq(sessions.status, 'queued'),
+        )})`,
+        mail: sql<boolean>`exists (select 1 from ${mailbox} where ${and(eq(mailbox.conversationId, conversationId), isNull(mailbox.deliveredTo))})`,
+      })
+      .from(conversations)
+      .where(eq(conversations.id, conversationId));
+    return row ?? { active: false, queued: false, mail: false };
   }
 
   /** Starts the retention window once nothing in the conversation runs. */
   private async retainIfIdle(conversationId: string): Promise<void> {
-    const running = await this.deps.db
-      .select({ id: sessions.id })
-      .from(sessions)
-      .where(and(eq(sessions.conversationId, conversationId), inArray(sessions.status, ['running', 'queued'])))
-      .limit(1);
-    if (running.length === 0) await this.deps.eventLog.retain(conversationId, this.deps.retentionSeconds).catch(() => undefined);
+    if (!(await this.whatRemains(conversationId)).active) await this.retain(conversationId);
+  }
+
+  private async retain(conversationId: string): Promise<void> {
+    await this.deps.eventLog.retain(conversationId, this.deps.retentionSeconds).catch(() => undefined);
   }
 
   // ------------------------------------------------------------- subagents and the mailbox
@@ -798,13 +822,6 @@ export class RunManager {
     });
   }
 
-  private async latestCommitted(conversationId: string): Promise<SessionRow | undefined> {
-    return this.deps.db.query.sessions.findFirst({
-      where: and(eq(sessions.conversationId, conversationId), eq(sessions.type, 'agent'), inArray(sessions.status, HISTORY_STATUSES)),
-      orderBy: [desc(sessions.createdAt), desc(sessions.id)],
-    });
-  }
-
   private async conversation(id: string): Promise<ConversationRow | undefined> {
     return this.deps.db.query.conversations.findFirst({ where: eq(conversations.id, id) });
   }
@@ -936,6 +953,16 @@ export class RunManager {
     for (const timer of this.timers) clearInterval(timer);
     for (const unsubscribe of this.unsubscribe) await unsubscribe().catch(() => undefined);
   }
+}
+
+/**
+ * The id of a conversation's latest committed main session, as a subquery: a
+ * new main session's parent, read in the statement that writes the session.
+ */
+function latestCommittedId(conversationId: string) {
+  return sql<string | null>`(select ${sessions.id} from ${sessions}
+    where ${and(eq(sessions.conversationId, conversationId), eq(sessions.type, 'agent'), inArray(sessions.status, HISTORY_STATUSES))}
+    order by ${sessions.createdAt} desc, ${sessions.id} desc limit 1)`;
 }
 
 /** Text kept for full-text search: bounded, since a tsvector holds at most 1 MB. */

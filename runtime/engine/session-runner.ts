@@ -5,7 +5,7 @@
  * left waiting for a person, and runs the agent loop. Committing is the run
  * manager's job.
  */
-import { eq } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Input } from '../../shared/protocol/api.js';
 import { CustomName, EventType, RunErrorCode } from '../../shared/protocol/events.js';
 import type { ChatMessage } from '../providers/types.js';
@@ -13,7 +13,7 @@ import type { Db } from '../store/database.js';
 import { conversations, sessions, workspaces, type ConversationRow, type PresetRow, type SessionRow } from '../store/schema.js';
 import { compactIfNeeded } from './compaction.js';
 import type { SessionEmitter } from './emitter.js';
-import { buildHistory, HISTORY_STATUSES, sessionChain } from './history.js';
+import { buildHistory, HISTORY_STATUSES, sessionChain, type HistorySession } from './history.js';
 import { inputText, inputToContent } from './input.js';
 import { runAgentLoop, type LoopResult, type ModelStream } from './loop.js';
 import { resolvePending, type HumanAnswers } from './pending.js';
@@ -68,8 +68,7 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
   let tools: SessionTools | null = null;
   try {
     const stream = deps.modelStream(preset);
-    const all = await deps.db.select().from(sessions).where(eq(sessions.conversationId, conversation.id));
-    const committed = all.filter((s) => HISTORY_STATUSES.includes(s.status));
+    const committed = await committedSessions(deps.db, conversation.id, session.parentSessionId);
 
     let summary =
       conversation.summary && conversation.summaryThroughSessionId
@@ -95,7 +94,7 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
     const history = buildHistory(committed, session.parentSessionId, { summary, viewer });
 
     const workspaceId = conversation.workspaceId ?? preset.workspaceId;
-    const workspace = workspaceId ? ((await deps.db.query.workspaces.findFirst({ where: eq(workspaces.id, workspaceId) })) ?? null) : null;
+    const workspace = workspaceId ? ((await deps.db.select().from(workspaces).where(eq(workspaces.id, workspaceId)))[0] ?? null) : null;
     const system = withContext(preset.systemPrompt, conversation.context, renderPrompt(
       preset.systemPrompt,
       baseVariables(new Date(), {
@@ -162,6 +161,27 @@ export async function runSession(deps: SessionRunnerDeps, run: SessionRun): Prom
   } finally {
     await tools?.close();
   }
+}
+
+/**
+ * The conversation's committed sessions, which the history chain is built
+ * from; none to read when the session has no parent (a first message).
+ */
+async function committedSessions(db: Db, conversationId: string, parentSessionId: string | null): Promise<HistorySession[]> {
+  if (!parentSessionId) return [];
+  return db
+    .select({
+      id: sessions.id,
+      parentSessionId: sessions.parentSessionId,
+      status: sessions.status,
+      messages: sessions.messages,
+      speaker: sessions.speaker,
+      origin: sessions.origin,
+      pending: sessions.pending,
+      usage: sessions.usage,
+    })
+    .from(sessions)
+    .where(and(eq(sessions.conversationId, conversationId), inArray(sessions.status, HISTORY_STATUSES)));
 }
 
 /** The conversation's context text goes into every prompt: where the template puts it, else at the end. */
