@@ -9,9 +9,9 @@
  *
  * Appending: one Lua script per batch adds the events (XADD), cancels
  * retention (PERSIST) and publishes the batch on the key's live channel,
- * together with the id of the entry that preceded it, all atomically. Appends
- * go out auto-pipelined, so the appends of many sessions made in one tick
- * share one socket write.
+ * together with the id of the entry that preceded it, all atomically. The
+ * appends made during one turn of the event loop go out together in one
+ * socket write (see sendAppends).
  *
  * Following is push-based: the reader connection SUBSCRIBEs to the live
  * channel of every followed key; no command is sent per event. Because each
@@ -117,6 +117,8 @@ export class RedisEventLog implements EventLog {
   private readonly appendBatch: AppendCommand;
   private readonly reader: Redis;
 
+  /** Appends waiting for this turn of the event loop to end (see sendAppends). */
+  private appendQueue: { key: string; json: string[]; resolve: (ids: string[]) => void; reject: (error: unknown) => void }[] = [];
   /** Followed keys by live channel name. */
   private readonly watched = new Map<string, Watch>();
   private readerConnectedBefore = false;
@@ -150,8 +152,25 @@ export class RedisEventLog implements EventLog {
     this.assertOpen();
     if (events.length === 0) return [];
     const json = events.map((event) => JSON.stringify(event));
-    const ids = await this.appendBatch(this.key(key), this.maxLen, this.channel(key), ...json);
-    return ids.map(String);
+    return new Promise<string[]>((resolve, reject) => {
+      this.appendQueue.push({ key, json, resolve, reject });
+      if (this.appendQueue.length === 1) setImmediate(() => this.sendAppends());
+    });
+  }
+
+  /**
+   * Sends every append queued during this turn of the event loop. They are
+   * issued in one tick, so auto-pipelining puts them in one socket write: the
+   * appends of sessions whose tokens arrived together cost one write, not one
+   * each. setImmediate runs right after the I/O callbacks that queued them,
+   * so this adds no waiting beyond that turn.
+   */
+  private sendAppends(): void {
+    const queued = this.appendQueue;
+    this.appendQueue = [];
+    for (const { key, json, resolve, reject } of queued) {
+      this.appendBatch(this.key(key), this.maxLen, this.channel(key), ...json).then((ids) => resolve(ids.map(String)), reject);
+    }
   }
 
   async read(key: string, after: string | null, limit?: number): Promise<ReadResult> {
@@ -492,6 +511,7 @@ class FollowerQueue {
   private items: FollowItem[] = [];
   private head = 0;
   private wakeUp: (() => void) | null = null;
+  private abortSignal: AbortSignal | null = null;
   private ended = false;
 
   /** @param lastQueuedId entries at or before this id are ignored (already delivered). */
@@ -528,20 +548,21 @@ class FollowerQueue {
         }
         return item;
       }
+      if (this.abortSignal !== signal) {
+        // One listener per signal for the queue's whole life, not one per wait.
+        this.abortSignal = signal;
+        signal.addEventListener('abort', () => this.notify(), { once: true });
+      }
       await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener('abort', done);
-          this.wakeUp = null;
-          resolve();
-        };
-        this.wakeUp = done;
-        signal.addEventListener('abort', done, { once: true });
+        this.wakeUp = resolve;
       });
     }
   }
 
   private notify(): void {
-    this.wakeUp?.();
+    const wakeUp = this.wakeUp;
+    this.wakeUp = null;
+    wakeUp?.();
   }
 }
 
