@@ -5,12 +5,15 @@
  *   gateway          the Discord/Slack gateway only (a client of a runtime)
  *   db migrate       apply database migrations
  *   keys create|list|revoke   manage API keys directly in the database
+ * `start` and `runtime` run CONCLAVE_WORKERS runtime processes on one port
+ * (runtime/cluster.ts); the banner and the gateway stay in this process.
  * Configuration comes from the environment and .env (see .env.example).
  */
 import { parseArgs } from 'node:util';
 import { hasPlatform, serveHealth, startGateway, type Gateway } from '../gateway/index.js';
+import { isRuntimeWorker, startWorkers } from '../runtime/cluster.js';
 import { ConfigError, loadConfig, type Config } from '../runtime/config/index.js';
-import { createLogger } from '../runtime/logger.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
 import { startRuntime } from '../runtime/server.js';
 import { openDatabase } from '../runtime/store/database.js';
 import { createRepos } from '../runtime/store/repos/index.js';
@@ -53,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(config: Config, command: 'start' | 'runtime'): Promise<number> {
   const logger = createLogger({ level: config.CONCLAVE_LOG_LEVEL, format: config.CONCLAVE_LOG_FORMAT });
-  const runtime = await startRuntime(config, { logger });
+  if (isRuntimeWorker()) return serveAsWorker(config, logger);
+  // Several workers: this process is their primary; it prints the banner and runs the gateway once.
+  const runtime = config.CONCLAVE_WORKERS > 1 ? await startWorkers(config, logger) : await startRuntime(config, { logger });
   const { rootToken } = runtime;
   if (rootToken.source === 'generated') {
     // Printed once, like Jupyter: the token is stored (mode 600) and reused on later starts.
@@ -81,6 +86,14 @@ async function serve(config: Config, command: 'start' | 'runtime'): Promise<numb
   }, (config.CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS + 10) * 1000);
   forced.unref();
   await gateway?.stop();
+  await runtime.close();
+  return 0;
+}
+
+/** One of CONCLAVE_WORKERS runtime processes: no banner, no gateway; its primary stops it with SIGTERM. */
+async function serveAsWorker(config: Config, logger: Logger): Promise<number> {
+  const runtime = await startRuntime(config, { logger });
+  await untilSignal(logger);
   await runtime.close();
   return 0;
 }

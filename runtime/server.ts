@@ -27,6 +27,11 @@ import { ROOT_USER_ID } from './store/repos/users.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
+/** The URL a runtime listening on `host` and `port` is reached at. */
+export function listenUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export interface RuntimeHandle {
   url: string;
   rootToken: RootToken;
@@ -111,9 +116,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     const s = app.listen(config.CONCLAVE_PORT, config.CONCLAVE_HOST, () => resolve(s));
     s.once('error', reject);
   });
-  const { port } = server.address() as AddressInfo;
-  const host = config.CONCLAVE_HOST.includes(':') ? `[${config.CONCLAVE_HOST}]` : config.CONCLAVE_HOST;
-  const url = `http://${host}:${port}`;
+  const url = listenUrl(config.CONCLAVE_HOST, (server.address() as AddressInfo).port);
   logger.info({ url, database: database.kind, eventLog: eventLog.kind }, 'runtime listening');
 
   let closing: Promise<void> | null = null;

@@ -5,6 +5,7 @@
  * variable. Every variable is listed, with a comment, in `.env.example`.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
@@ -118,6 +119,16 @@ export const configSchema = z.object({
     .optional()
     .transform((v) => v ?? 'auto'),
   CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS: integer(30, 0, 86_400),
+  /** Runtime worker processes sharing the port (`auto`: one per CPU); more than one needs PostgreSQL and Redis. */
+  CONCLAVE_WORKERS: optionalString
+    .transform((v) => (v === undefined ? 1 : v.toLowerCase() === 'auto' ? availableParallelism() : Number(v)))
+    .pipe(
+      z
+        .number({ message: 'must be a number or auto' })
+        .int('must be a whole number or auto')
+        .min(1, 'must be at least 1')
+        .max(256, 'must be at most 256'),
+    ),
   // storage
   DATABASE_URL: optionalUrl(['postgres:', 'postgresql:']),
   REDIS_URL: optionalUrl(['redis:', 'rediss:']),
