@@ -3,6 +3,7 @@
  * separate runtime processes (two replicas, kill -9 and restart).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './service-processes.js';
 
@@ -49,4 +50,21 @@ export async function spawnRuntime(env: Record<string, string>, command = 'runti
       await exited;
     },
   };
+}
+
+/** A process's children, from /proc (Linux): the workers of a runtime run with CONCLAVE_WORKERS, and helpers such as esbuild. */
+export function childProcesses(pid: number): { pid: number; command: string }[] {
+  const children: { pid: number; command: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Field 4 is the parent pid; the command name before it may contain spaces, so count from its ')'.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      children.push({ pid: Number(name), command: readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return children.sort((a, b) => a.pid - b.pid);
 }
