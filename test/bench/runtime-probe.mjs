@@ -4,6 +4,8 @@
  * second's event-loop utilisation, event-loop delay (p50/p99/max, ms beyond the 10 ms sampling interval), RSS and
  * heap. It touches nothing in the runtime; the cost is one timer a second plus
  * the event-loop-delay histogram. Without BENCH_PROBE_OUT it does nothing.
+ * With CONCLAVE_WORKERS every process loads it (node:cluster forks with the
+ * same --import), so each line carries its pid.
  */
 import { appendFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -21,6 +23,7 @@ if (out) {
     const memory = process.memoryUsage();
     const line = {
       t: performance.timeOrigin + performance.now(),
+      pid: process.pid,
       elu,
       // The histogram holds whole timer intervals; report the excess over the resolution.
       delayP50: Math.max(0, delay.percentile(50) / 1e6 - RESOLUTION_MS),

@@ -31,6 +31,9 @@
  *          --runtime-output (copy the runtime's stdout/stderr to stderr)
  *          --pg-statements (with --db postgres: log every statement during the
  *            window and count them by kind; costs Postgres some CPU)
+ *          --workers N (CONCLAVE_WORKERS; above 1 needs --log redis --db postgres:
+ *            CPU is summed over the primary and its workers, peak RSS is the
+ *            sum of each one's own peak, the event-loop figures are per worker)
  *
  * Exit code: 0 done, 1 a correctness check failed (or a target, with
  * --strict), 2 --max-duration reached. Everything started is stopped and
@@ -71,6 +74,7 @@ const { values: args } = parseArgs({
     'quiet-wait': { type: 'string', default: '0' },
     'runtime-output': { type: 'boolean', default: false },
     'pg-statements': { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
   },
   strict: true,
 });
@@ -97,6 +101,8 @@ const FAKE_BATCH = intArg('fake-batch', args['fake-batch'], 1);
 const CPU_PROF_DIR = args['cpu-prof'] ? resolve(args['cpu-prof']) : null;
 /** Before measuring, wait up to this many seconds for the machine to be idle (shared machines). */
 const QUIET_WAIT_MS = intArg('quiet-wait', args['quiet-wait'], 0) * 1000;
+const WORKERS = intArg('workers', args.workers, 1);
+if (WORKERS > 1 && (LOG !== 'redis' || DB !== 'postgres')) throw new Error('--workers above 1 needs --log redis --db postgres');
 const MODEL = 'bench-model';
 /** monitorEventLoopDelay records whole timer intervals; the excess over this is the delay. */
 const DELAY_RESOLUTION_MS = 10;
@@ -394,6 +400,17 @@ function statusKb(pid: number | 'self', field: string): number {
   const match = status && new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
   return match ? Number(match[1]) : Number.NaN;
 }
+
+/** The runtime's processes: the one spawned, and with --workers its worker children (not helpers like esbuild). */
+function runtimePids(primary: number): number[] {
+  return [primary, ...pids().filter((pid) => parentOf(pid) === primary && cmdline(pid).includes('bin/conclave.js'))];
+}
+
+/** CPU seconds summed over processes. */
+const cpuSecondsOf = (processes: number[], only?: 'system') => processes.reduce((sum, pid) => sum + cpuSeconds(pid, only), 0);
+
+/** KiB of a /proc status field summed over processes. */
+const statusKbOf = (processes: number[], field: string) => processes.reduce((sum, pid) => sum + statusKb(pid, field), 0);
 
 function pids(): number[] {
   return readdirSync('/proc')
@@ -828,12 +845,18 @@ async function main(): Promise<number> {
   cleanups.push(() => fake.close());
   env.OPENAI_BASE_URL = baseURL;
   env.OPENAI_API_KEY = 'x';
+  env.CONCLAVE_WORKERS = String(WORKERS);
 
   const spawnedAt = now();
   const runtime = await startRuntimeChild(env, workDir);
   cleanups.push(() => stopRuntimeChild(runtime));
   const runtimePid = runtime.child.pid!;
   await waitForHealth(runtime, 60_000);
+  // With workers, health answers once the first listens; the banner comes when all do.
+  while (WORKERS > 1 && runtime.child.exitCode === null && !runtime.output().includes('Conclave is running at')) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const runtimeProcesses = runtimePids(runtimePid);
   let childDied = false;
   void runtime.exited.then((code) => {
     if (cleaning) return;
@@ -861,10 +884,10 @@ async function main(): Promise<number> {
 
   // Samplers.
   const benchDelay = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
-  let runtimePeakRssKb = statusKb(runtimePid, 'VmRSS');
+  let runtimePeakRssKb = statusKbOf(runtimeProcesses, 'VmRSS');
   const rssBeforeKb = runtimePeakRssKb;
   const rssTimer = setInterval(() => {
-    const rss = statusKb(runtimePid, 'VmRSS');
+    const rss = statusKbOf(runtimeProcesses, 'VmRSS');
     if (rss > runtimePeakRssKb) runtimePeakRssKb = rss;
   }, 200);
   const redisPort = redis ? Number(new URL(redis.url).port) : 0;
@@ -883,8 +906,8 @@ async function main(): Promise<number> {
     pgLogOffset = readFileSync(pgLog, 'utf8').length;
   }
   const cpuBefore = {
-    runtime: cpuSeconds(runtimePid),
-    runtimeSystem: cpuSeconds(runtimePid, 'system'),
+    runtime: cpuSecondsOf(runtimeProcesses),
+    runtimeSystem: cpuSecondsOf(runtimeProcesses, 'system'),
     bench: process.cpuUsage(),
     machine: machineJiffies(),
     services: serviceCpu(),
@@ -915,8 +938,8 @@ async function main(): Promise<number> {
   clearInterval(rssTimer);
 
   const cpuAfter = {
-    runtime: cpuSeconds(runtimePid),
-    runtimeSystem: cpuSeconds(runtimePid, 'system'),
+    runtime: cpuSecondsOf(runtimeProcesses),
+    runtimeSystem: cpuSecondsOf(runtimeProcesses, 'system'),
     bench: process.cpuUsage(cpuBefore.bench),
     machine: machineJiffies(),
     services: serviceCpu(),
@@ -927,7 +950,7 @@ async function main(): Promise<number> {
     await setStatementLogging(postgres.url, false);
     pgStatements = countStatements(pgLog, pgLogOffset);
   }
-  const runtimeHwmKb = statusKb(runtimePid, 'VmHWM');
+  const runtimeHwmKb = statusKbOf(runtimeProcesses, 'VmHWM');
   if (runtimeHwmKb > runtimePeakRssKb) runtimePeakRssKb = runtimeHwmKb;
   const benchPeakRssKb = statusKb('self', 'VmHWM');
   const windowSeconds = (windowEnd - windowStart) / 1000;
@@ -1014,12 +1037,13 @@ async function main(): Promise<number> {
   const machineBusy =
     (cpuAfter.machine.busy - cpuBefore.machine.busy) / Math.max(1, cpuAfter.machine.total - cpuBefore.machine.total);
 
-  // Runtime probe: event-loop utilisation and delay during the window.
+  // Runtime probe: event-loop utilisation and delay during the window (with --workers, of the workers, not the primary).
   const probe = (readProc(runtime.probeFile) ?? '')
     .split('\n')
     .filter(Boolean)
-    .map((line) => JSON.parse(line) as { t: number; elu: number; delayP99: number; delayMax: number })
-    .filter((s) => s.t - EPOCH >= windowStart + 1000 && s.t - EPOCH <= windowEnd);
+    .map((line) => JSON.parse(line) as { t: number; pid: number; elu: number; delayP99: number; delayMax: number })
+    .filter((s) => s.t - EPOCH >= windowStart + 1000 && s.t - EPOCH <= windowEnd)
+    .filter((s) => WORKERS === 1 || s.pid !== runtimePid);
   const probeElu = probe.length ? probe.reduce((a, s) => a + s.elu, 0) / probe.length : Number.NaN;
   const probeEluMax = probe.length ? Math.max(...probe.map((s) => s.elu)) : Number.NaN;
   const probeDelayP99 = probe.length ? Math.max(...probe.map((s) => s.delayP99)) : Number.NaN;
@@ -1035,6 +1059,7 @@ async function main(): Promise<number> {
     db: DB,
     rampMs: RAMP_MS,
     cores: availableParallelism(),
+    workers: WORKERS,
     node: process.version,
     latencyMs: overall,
     steadyLatencyMs: steady,
@@ -1170,7 +1195,10 @@ function printResult(r: any, checks: { name: string; met: boolean; detail: strin
     ...(r.sessions === 1 ? ([['end-to-end tokens/s (first write → last read)', int(r.e2eTokensPerSecond)]] as [string, string][]) : []),
     ['tokens per TEXT_MESSAGE_CONTENT event', r.tokensPerContentEvent.toFixed(2)],
     ['runtime CPU per token received (µs)', int((r.cpu.runtime * r.windowSeconds * 1e6) / Math.max(1, r.received))],
-    ['runtime peak RSS (before run)', `${mib(r.runtimePeakRssKb)} (${mib(r.runtimeRssBeforeKb)})`],
+    [
+      r.workers > 1 ? `runtime peak RSS, sum of ${r.workers + 1} processes (before run)` : 'runtime peak RSS (before run)',
+      `${mib(r.runtimePeakRssKb)} (${mib(r.runtimeRssBeforeKb)})`,
+    ],
     ['bench peak RSS', mib(r.benchPeakRssKb)],
     ['lost / duplicated / out of order', `${r.lost} / ${r.duplicates} / ${r.outOfOrder}`],
     ['finished (RUN_FINISHED) / text equal', `${r.finished} / ${r.textMatches} of ${r.sessions}`],
@@ -1180,12 +1208,12 @@ function printResult(r: any, checks: { name: string; met: boolean; detail: strin
     ['last token → terminal event p50 / max', `${ms(r.lastTokenToTerminalMs.p50)} / ${ms(r.lastTokenToTerminalMs.max)} ms`],
     ['measured window', `${r.windowSeconds.toFixed(2)} s`],
     [
-      'CPU (1 core = 100 %) runtime / bench / redis / postgres',
+      `CPU (1 core = 100 %) runtime${r.workers > 1 ? ` (sum of ${r.workers + 1} processes)` : ''} / bench / redis / postgres`,
       `${pct(r.cpu.runtime)} (kernel ${pct(r.cpu.runtimeSystem)}) / ${pct(r.cpu.bench)} / ${pct(r.cpu.redis)} / ${pct(r.cpu.postgres)}`,
     ],
     ['machine busy (all cores) / other processes (1 core = 100 %)', `${pct(r.cpu.machineBusy)} / ${pct(r.cpu.other)}`],
     [
-      'runtime event loop: utilisation mean / max, delay p99 / max',
+      `runtime event loop${r.workers > 1 ? ' (per worker)' : ''}: utilisation mean / max, delay p99 / max`,
       `${pct(r.runtimeEventLoop.eluMean)} / ${pct(r.runtimeEventLoop.eluMax)}, ${ms(r.runtimeEventLoop.delayP99MaxMs)} / ${ms(r.runtimeEventLoop.delayMaxMs)} ms`,
     ],
     [
