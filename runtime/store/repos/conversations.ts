@@ -27,19 +27,19 @@ export interface ConversationListQuery {
 }
 
 /**
- * The conversations a viewer may see: their own, and for a service the ones
- * bound to its platform places. One SQL condition, so a visibility check is
- * part of the query that reads the row.
+ * The conversations a viewer may see: their own, and for a service also the
+ * ones bound to its platform places. A condition over the placeholders of
+ * `viewerParams`, for prepared statements that read a row and check its
+ * visibility at once.
  */
-export function visibleTo(viewer: Viewer) {
-  const owned = eq(conversations.userId, viewer.userId);
-  if (!viewer.serviceUserId) return owned;
-  return or(
-    owned,
-    sql`exists (select 1 from ${bindings} where ${bindings.conversationId} = ${conversations.id}
-        and ${bindings.userId} = ${viewer.serviceUserId})`,
-  );
-}
+export const visibleToViewer = or(
+  eq(conversations.userId, sql.placeholder('userId')),
+  sql`exists (select 1 from ${bindings} where ${bindings.conversationId} = ${conversations.id}
+      and ${bindings.userId} = ${sql.placeholder('serviceUserId')})`,
+);
+
+/** The placeholder values of `visibleToViewer` (no service: no binding matches a null user). */
+export const viewerParams = (viewer: Viewer) => ({ userId: viewer.userId, serviceUserId: viewer.serviceUserId });
 
 /** Escapes LIKE wildcards so a search for `50%` means the text `50%`. */
 function likePattern(text: string): string {
@@ -59,6 +59,12 @@ function matches(q: string) {
 }
 
 export function createConversationsRepo(db: Db) {
+  const visibleById = db
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.id, sql.placeholder('id')), visibleToViewer))
+    .prepare('conversation_visible');
+
   return {
     async create(values: ConversationInsert): Promise<ConversationRow> {
       const [row] = await db.insert(conversations).values(values).returning();
@@ -67,10 +73,7 @@ export function createConversationsRepo(db: Db) {
 
     /** The conversation when the viewer may see it; undefined otherwise. */
     async getVisible(id: string, viewer: Viewer): Promise<ConversationRow | undefined> {
-      const [row] = await db
-        .select()
-        .from(conversations)
-        .where(and(eq(conversations.id, id), visibleTo(viewer)));
+      const [row] = await visibleById.execute({ id, ...viewerParams(viewer) });
       return row;
     },
 

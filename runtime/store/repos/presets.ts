@@ -3,7 +3,7 @@
  * unique partial index enforces; setting a new default clears the old one in
  * the same transaction.
  */
-import { desc, eq, ne, and } from 'drizzle-orm';
+import { and, desc, eq, ne, sql } from 'drizzle-orm';
 import type { Db } from '../database.js';
 import { presets, type PresetRow } from '../schema.js';
 
@@ -11,13 +11,16 @@ export type PresetInsert = typeof presets.$inferInsert;
 export type PresetUpdate = Partial<Omit<PresetInsert, 'id' | 'createdAt'>>;
 
 export function createPresetsRepo(db: Db) {
+  const byId = db.select().from(presets).where(eq(presets.id, sql.placeholder('id'))).prepare('preset_by_id');
+
   return {
     async list(): Promise<PresetRow[]> {
       return db.select().from(presets).orderBy(desc(presets.createdAt), desc(presets.id));
     },
 
     async get(id: string): Promise<PresetRow | undefined> {
-      return db.query.presets.findFirst({ where: eq(presets.id, id) });
+      const [row] = await byId.execute({ id });
+      return row;
     },
 
     async getDefault(): Promise<PresetRow | undefined> {

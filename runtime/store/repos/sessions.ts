@@ -1,10 +1,10 @@
 /** Sessions: one agent execution each, parent-linked into a DAG per conversation. */
 import { randomUUID } from 'node:crypto';
-import { and, asc, desc, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../database.js';
 import { afterCursor, decodeCursor, toPage } from '../paging.js';
 import { conversations, sessions, type ConversationRow, type SessionRow } from '../schema.js';
-import { visibleTo, type Viewer } from './conversations.js';
+import { viewerParams, visibleToViewer, type Viewer } from './conversations.js';
 
 /** Sessions shown as turns: everything but queued ones. */
 const NOT_QUEUED = ne(sessions.status, 'queued');
@@ -14,6 +14,13 @@ const COMMITTED: SessionRow['status'][] = ['completed', 'interrupted', 'awaiting
 export type SessionInsert = typeof sessions.$inferInsert;
 
 export function createSessionsRepo(db: Db) {
+  const visibleById = db
+    .select({ session: sessions })
+    .from(sessions)
+    .innerJoin(conversations, eq(conversations.id, sessions.conversationId))
+    .where(and(eq(sessions.id, sql.placeholder('id')), visibleToViewer))
+    .prepare('session_visible');
+
   return {
     async get(id: string): Promise<SessionRow | undefined> {
       return db.query.sessions.findFirst({ where: eq(sessions.id, id) });
@@ -21,11 +28,7 @@ export function createSessionsRepo(db: Db) {
 
     /** The session when the viewer may see its conversation; undefined otherwise. */
     async getVisible(id: string, viewer: Viewer): Promise<SessionRow | undefined> {
-      const [row] = await db
-        .select({ session: sessions })
-        .from(sessions)
-        .innerJoin(conversations, eq(conversations.id, sessions.conversationId))
-        .where(and(eq(sessions.id, id), visibleTo(viewer)));
+      const [row] = await visibleById.execute({ id, ...viewerParams(viewer) });
       return row?.session;
     },
 
