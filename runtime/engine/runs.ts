@@ -32,10 +32,10 @@ import {
 } from '../store/schema.js';
 import { compressEvents } from './display.js';
 import { SessionEmitter } from './emitter.js';
-import { HISTORY_STATUSES } from './history.js';
 import { inputText } from './input.js';
 import type { LoopResult, ModelStream } from './loop.js';
 import { runSession } from './session-runner.js';
+import { latestCommittedId, prepareSessionStatements, type RunningSession, type SessionStatements } from './session-statements.js';
 import { SteeringQueue } from './steering.js';
 import { continuationPrompt, subagentTools } from './subagents.js';
 import { ToolFailure, type PendingCall, type Tool, type ToolRegistry, type ToolSource } from './tools.js';
@@ -140,7 +140,11 @@ export class RunManager {
   private unsubscribe: (() => Promise<void>)[] = [];
   private accepting = true;
 
-  constructor(private readonly deps: RunManagerDeps) {}
+  private readonly statements: SessionStatements;
+
+  constructor(private readonly deps: RunManagerDeps) {
+    this.statements = prepareSessionStatements(deps.db, this.runnerId);
+  }
 
   /** Subscribes to the control bus, recovers orphans, and starts the heartbeat. */
   async start(): Promise<void> {
@@ -194,7 +198,7 @@ export class RunManager {
     }
   }
 
-  private sessionValues(request: StartRequest, runId: string): typeof sessions.$inferInsert {
+  private sessionValues(request: StartRequest, runId: string): RunningSession {
     return {
       id: randomUUID(),
       conversationId: request.conversation.id,
@@ -218,21 +222,9 @@ export class RunManager {
   }
 
   /** Inserts a session holding the main slot; null when another one holds it. */
-  private async insertRunning(values: typeof sessions.$inferInsert): Promise<SessionRow | null> {
+  private async insertRunning(values: RunningSession): Promise<SessionRow | null> {
     try {
-      const [row] = await this.deps.db
-        .insert(sessions)
-        .values({
-          ...values,
-          // A subagent starts fresh; a main session continues the latest committed one.
-          parentSessionId: values.type === 'async_subagent' ? null : latestCommittedId(values.conversationId),
-          status: 'running',
-          runnerId: this.runnerId,
-          heartbeatAt: new Date(),
-          startedAt: new Date(),
-        })
-        .returning();
-      return row!;
+      return await this.statements.insertRunning(values);
     } catch (error) {
       if (isUniqueViolation(error)) return null;
       throw error;
@@ -413,39 +405,32 @@ export class RunManager {
     } catch (appendError) {
       this.deps.logger.error({ err: appendError, sessionId: session.id }, 'events could not be appended');
     }
-    const guard = and(eq(sessions.id, session.id), eq(sessions.status, 'running'));
-    let committed: { id: string }[];
+    let stillOurs: boolean;
     try {
-      committed = await db
-        .update(sessions)
-        .set({
-          status: result.status,
-          messages: result.messages,
-          display: compressEvents(emitter.history),
-          finalMessage: result.status === 'completed' ? result.finalMessage : null,
-          searchText: searchTextOf(session, result),
-          pending: pending.length > 0 ? { calls: pending } : null,
-          usage,
-          model: result.model,
-          error,
-          finishedAt: new Date(),
-          updatedAt: new Date(),
-        })
-        .where(guard)
-        .returning({ id: sessions.id });
+      stillOurs = await this.statements.commit(session.id, {
+        status: result.status,
+        messages: result.messages,
+        display: compressEvents(emitter.history),
+        finalMessage: result.status === 'completed' ? result.finalMessage : null,
+        searchText: searchTextOf(session, result),
+        pending: pending.length > 0 ? { calls: pending } : null,
+        usage,
+        model: result.model,
+        error,
+      });
     } catch (saveError) {
       // The session must still end: fail it with a short record and a terminal event.
       const reason = saveError instanceof Error ? saveError.message.slice(0, 300) : 'unknown error';
       this.deps.logger.error({ sessionId: session.id, reason }, 'the session could not be saved');
       error = { code: RunErrorCode.internalError, message: 'the session finished but could not be saved; it has been logged' };
-      committed = await db
+      const committed = await db
         .update(sessions)
         .set({ status: 'failed', error, usage, model: result.model, finishedAt: new Date(), updatedAt: new Date() })
-        .where(guard)
+        .where(and(eq(sessions.id, session.id), eq(sessions.status, 'running')))
         .returning({ id: sessions.id });
+      stillOurs = committed.length > 0;
     }
-    const stillOurs = committed.length > 0;
-    if (stillOurs && Object.keys(usage).length > 0) await this.addConversationUsage(conversation.id, usage);
+    if (stillOurs && Object.keys(usage).length > 0) await this.statements.addUsage(conversation.id, usage);
 
     if (stillOurs && session.type === 'async_subagent') {
       await this.deps.mailbox.post({
@@ -482,7 +467,7 @@ export class RunManager {
       session_id: session.id,
       status: result.status,
     });
-    const after = await this.whatRemains(conversation.id);
+    const after = await this.statements.remains(conversation.id);
     if (!after.active) await this.retain(conversation.id);
 
     const requeue = leftover.length > 0 && !interrupted && session.type === 'agent';
@@ -527,58 +512,9 @@ export class RunManager {
     return usage;
   }
 
-  /**
-   * Adds a session's usage to its conversation's totals, per model, in one
-   * UPDATE: the sums are computed from the row being updated, so concurrent
-   * sessions of one conversation cannot lose each other's usage. Numbers are
-   * float8 like JavaScript's, and the cost is rounded to 6 decimals as
-   * Math.round would.
-   */
-  private async addConversationUsage(conversationId: string, usage: UsageByModel): Promise<void> {
-    const sum = (field: string) =>
-      sql`coalesce((${conversations.usage} -> added.key ->> ${sql.raw(`'${field}'`)})::float8, 0) + (added.value ->> ${sql.raw(`'${field}'`)})::float8`;
-    await this.deps.db
-      .update(conversations)
-      .set({
-        usage: sql`${conversations.usage} || (select jsonb_object_agg(added.key, jsonb_build_object(
-          'input_tokens', ${sum('input_tokens')},
-          'output_tokens', ${sum('output_tokens')},
-          'cached_tokens', ${sum('cached_tokens')},
-          'reasoning_tokens', ${sum('reasoning_tokens')},
-          'requests', ${sum('requests')},
-          'cost_usd', floor((${sum('cost_usd')}) * 1e6 + 0.5) / 1e6))
-          from jsonb_each(${JSON.stringify(usage)}::jsonb) as added)`,
-      })
-      .where(eq(conversations.id, conversationId));
-  }
-
-  /**
-   * What a conversation still has once a session ended, in one query: any
-   * session running or queued, a queued main message, a pending mailbox
-   * result. (A conversation deleted meanwhile has none of them.)
-   */
-  private async whatRemains(conversationId: string): Promise<{ active: boolean; queued: boolean; mail: boolean }> {
-    const [row] = await this.deps.db
-      .select({
-        active: sql<boolean>`exists (select 1 from ${sessions} where ${and(
-          eq(sessions.conversationId, conversationId),
-          inArray(sessions.status, ['running', 'queued']),
-        )})`,
-        queued: sql<boolean>`exists (select 1 from ${sessions} where ${and(
-          eq(sessions.conversationId, conversationId),
-          eq(sessions.type, 'agent'),
-          eq(sessions.status, 'queued'),
-        )})`,
-        mail: sql<boolean>`exists (select 1 from ${mailbox} where ${and(eq(mailbox.conversationId, conversationId), isNull(mailbox.deliveredTo))})`,
-      })
-      .from(conversations)
-      .where(eq(conversations.id, conversationId));
-    return row ?? { active: false, queued: false, mail: false };
-  }
-
   /** Starts the retention window once nothing in the conversation runs. */
   private async retainIfIdle(conversationId: string): Promise<void> {
-    if (!(await this.whatRemains(conversationId)).active) await this.retain(conversationId);
+    if (!(await this.statements.remains(conversationId)).active) await this.retain(conversationId);
   }
 
   private async retain(conversationId: string): Promise<void> {
@@ -953,16 +889,6 @@ export class RunManager {
     for (const timer of this.timers) clearInterval(timer);
     for (const unsubscribe of this.unsubscribe) await unsubscribe().catch(() => undefined);
   }
-}
-
-/**
- * The id of a conversation's latest committed main session, as a subquery: a
- * new main session's parent, read in the statement that writes the session.
- */
-function latestCommittedId(conversationId: string) {
-  return sql<string | null>`(select ${sessions.id} from ${sessions}
-    where ${and(eq(sessions.conversationId, conversationId), eq(sessions.type, 'agent'), inArray(sessions.status, HISTORY_STATUSES))}
-    order by ${sessions.createdAt} desc, ${sessions.id} desc limit 1)`;
 }
 
 /** Text kept for full-text search: bounded, since a tsvector holds at most 1 MB. */

@@ -107,7 +107,7 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
     if (!conversation.title && input) {
       const text = inputText(input).replace(/\s+/g, ' ').trim();
       const title = text.length > 60 ? `${text.slice(0, 57)}...` : text;
-      await repos.conversations.update(conversation.id, { title });
+      await repos.conversations.setTitle(conversation.id, title);
       conversation.title = title;
     }
     try {

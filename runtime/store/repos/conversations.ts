@@ -64,6 +64,11 @@ export function createConversationsRepo(db: Db) {
     .from(conversations)
     .where(and(eq(conversations.id, sql.placeholder('id')), visibleToViewer))
     .prepare('conversation_visible');
+  const titleById = db
+    .update(conversations)
+    .set({ title: sql`${sql.placeholder('title')}`, updatedAt: sql`${sql.placeholder('now')}::timestamptz` })
+    .where(eq(conversations.id, sql.placeholder('id')))
+    .prepare('conversation_set_title');
 
   return {
     async create(values: ConversationInsert): Promise<ConversationRow> {
@@ -103,6 +108,11 @@ export function createConversationsRepo(db: Db) {
         .where(eq(conversations.id, id))
         .returning();
       return row;
+    },
+
+    /** Names a conversation (a first message names an untitled one). */
+    async setTitle(id: string, title: string): Promise<void> {
+      await titleById.execute({ id, title, now: new Date().toISOString() });
     },
 
     async remove(id: string): Promise<boolean> {
