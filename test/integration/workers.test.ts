@@ -18,7 +18,7 @@ import { loadConfig } from '../../runtime/config/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { childProcesses, spawnRuntime, type RuntimeProcess } from '../support/process.js';
 import { createTestDatabase, describeWith, serviceUrl } from '../support/services.js';
-import { readSse, textOf } from '../support/sse.js';
+import { readSse, sessionEvents, textOf } from '../support/sse.js';
 import { isTerminal } from '../../shared/protocol/events.js';
 
 const TOKEN = 'workers-root-token-0123456789';
@@ -94,11 +94,15 @@ describeWith('postgres', 'CONCLAVE_WORKERS=2: runtime workers sharing one port',
   let runtime: RuntimeProcess;
   let workers: number[];
   const tokens = Array.from({ length: 20 }, (_, i) => `t${i} `);
+  const longTokens = Array.from({ length: 80 }, (_, i) => `l${i} `);
 
   beforeAll(async () => {
     if (!serviceUrl('redis')) throw new Error('redis is required for this suite');
     fake = await startFakeOpenAI();
-    fake.onRequest(() => ({ text: tokens, chunkDelayMs: 40 }));
+    // `long` runs outlast a worker's replacement (about 3 s); every other run takes under a second.
+    fake.onRequest((request) =>
+      JSON.stringify(request.body.messages).includes('long') ? { text: longTokens, chunkDelayMs: 100 } : { text: tokens, chunkDelayMs: 40 },
+    );
     databaseUrl = await createTestDatabase();
     runtime = await spawnRuntime({
       CONCLAVE_WORKERS: '2',
@@ -154,8 +158,22 @@ describeWith('postgres', 'CONCLAVE_WORKERS=2: runtime workers sharing one port',
     expect(pairs.filter((p) => pids.get(p.post) !== pids.get(p.stream)).length).toBeGreaterThan(0);
   });
 
-  it('replaces a worker that dies', async () => {
+  it("replaces a worker that dies; its sessions fail, and the new worker leaves its sibling's running ones alone", async () => {
     const [victim, survivor] = workers as [number, number];
+    // Two long runs on each worker: four posts in a row alternate between them.
+    const conversations: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      conversations.push((await call(runtime.url, 'POST', '/api/conversations', `long-conversation-${i}`, { preset_id: 'gpt' })).body.id);
+    }
+    const runs: { post: string; sessionId: string }[] = [];
+    for (const [i, conversationId] of conversations.entries()) {
+      const post = `long-post-${i}`;
+      const run = await call(runtime.url, 'POST', `/api/conversations/${conversationId}/messages`, post, { input: 'long' });
+      expect(run.status).toBe(202);
+      runs.push({ post, sessionId: run.body.session_id });
+    }
+    const ranOn = await servingPids(runtime, runs.map((r) => r.post));
+    expect(new Set(ranOn.values())).toEqual(new Set(workers));
     process.kill(victim, 'SIGKILL');
     await waitFor('a new worker', () => {
       const now = workerPids(runtime.pid);
@@ -169,6 +187,15 @@ describeWith('postgres', 'CONCLAVE_WORKERS=2: runtime workers sharing one port',
     const ids = Array.from({ length: 6 }, (_, i) => `after-${i}`);
     for (const id of ids) expect((await call(runtime.url, 'GET', '/api/presets', id)).status).toBe(200);
     expect(new Set((await servingPids(runtime, ids)).values())).toEqual(new Set(workers));
+    for (const run of runs) {
+      const events = await sessionEvents(runtime.url, TOKEN, run.sessionId);
+      if (ranOn.get(run.post) === victim) {
+        expect(events.at(-1)!.event).toMatchObject({ type: 'RUN_ERROR', code: 'runtime_restarted' });
+      } else {
+        expect(events.at(-1)!.event.type).toBe('RUN_FINISHED');
+        expect(textOf(events)).toBe(longTokens.join(''));
+      }
+    }
   });
 
   it('drains running sessions and stops every process on SIGTERM', async () => {
