@@ -4,7 +4,8 @@
  * its platform places. Anyone else gets "not found", never "forbidden", so
  * existence does not leak.
  */
-import { and, desc, eq, ilike, or, sql } from 'drizzle-orm';
+import { and, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
+import type { PgPreparedQuery, PreparedQueryConfig } from 'drizzle-orm/pg-core';
 import type { Db } from '../database.js';
 import { afterCursor, decodeCursor, toPage } from '../paging.js';
 import { bindings, conversations, sessions, type ConversationRow, type ConversationStatus } from '../schema.js';
@@ -27,19 +28,29 @@ export interface ConversationListQuery {
 }
 
 /**
- * The conversations a viewer may see: their own, and for a service also the
- * ones bound to its platform places. A condition over the placeholders of
- * `viewerParams`, for prepared statements that read a row and check its
- * visibility at once.
+ * Prepares a read that checks the viewer may see the conversation, in two
+ * forms: for owners (`conversations.user_id` is the viewer) and for services,
+ * who also see the conversations bound to their platform places. `build`
+ * gets the visibility condition (over the placeholders `userId` and
+ * `serviceUserId`) and a name suffix; the result runs the form the viewer
+ * needs, so an owner's query carries no binding lookup.
  */
-export const visibleToViewer = or(
-  eq(conversations.userId, sql.placeholder('userId')),
-  sql`exists (select 1 from ${bindings} where ${bindings.conversationId} = ${conversations.id}
-      and ${bindings.userId} = ${sql.placeholder('serviceUserId')})`,
-);
-
-/** The placeholder values of `visibleToViewer` (no service: no binding matches a null user). */
-export const viewerParams = (viewer: Viewer) => ({ userId: viewer.userId, serviceUserId: viewer.serviceUserId });
+export function preparedForViewer<Result>(build: (visible: SQL, form: 'owner' | 'service') => PgPreparedQuery<PreparedQueryConfig & { execute: Result }>) {
+  const owned = eq(conversations.userId, sql.placeholder('userId'));
+  const owner = build(owned, 'owner');
+  const service = build(
+    or(
+      owned,
+      sql`exists (select 1 from ${bindings} where ${bindings.conversationId} = ${conversations.id}
+          and ${bindings.userId} = ${sql.placeholder('serviceUserId')})`,
+    )!,
+    'service',
+  );
+  return (viewer: Viewer, params: Record<string, unknown>): Promise<Result> =>
+    viewer.serviceUserId
+      ? service.execute({ ...params, userId: viewer.userId, serviceUserId: viewer.serviceUserId })
+      : owner.execute({ ...params, userId: viewer.userId });
+}
 
 /** Escapes LIKE wildcards so a search for `50%` means the text `50%`. */
 function likePattern(text: string): string {
@@ -59,11 +70,13 @@ function matches(q: string) {
 }
 
 export function createConversationsRepo(db: Db) {
-  const visibleById = db
-    .select()
-    .from(conversations)
-    .where(and(eq(conversations.id, sql.placeholder('id')), visibleToViewer))
-    .prepare('conversation_visible');
+  const visibleById = preparedForViewer((visible, form) =>
+    db
+      .select()
+      .from(conversations)
+      .where(and(eq(conversations.id, sql.placeholder('id')), visible))
+      .prepare(`conversation_visible_${form}`),
+  );
   const titleById = db
     .update(conversations)
     .set({ title: sql`${sql.placeholder('title')}`, updatedAt: sql`${sql.placeholder('now')}::timestamptz` })
@@ -78,7 +91,7 @@ export function createConversationsRepo(db: Db) {
 
     /** The conversation when the viewer may see it; undefined otherwise. */
     async getVisible(id: string, viewer: Viewer): Promise<ConversationRow | undefined> {
-      const [row] = await visibleById.execute({ id, ...viewerParams(viewer) });
+      const [row] = await visibleById(viewer, { id });
       return row;
     },
 

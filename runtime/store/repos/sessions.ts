@@ -4,7 +4,7 @@ import { and, asc, desc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../database.js';
 import { afterCursor, decodeCursor, toPage } from '../paging.js';
 import { conversations, sessions, type ConversationRow, type SessionRow } from '../schema.js';
-import { viewerParams, visibleToViewer, type Viewer } from './conversations.js';
+import { preparedForViewer, type Viewer } from './conversations.js';
 
 /** Sessions shown as turns: everything but queued ones. */
 const NOT_QUEUED = ne(sessions.status, 'queued');
@@ -14,12 +14,14 @@ const COMMITTED: SessionRow['status'][] = ['completed', 'interrupted', 'awaiting
 export type SessionInsert = typeof sessions.$inferInsert;
 
 export function createSessionsRepo(db: Db) {
-  const visibleById = db
-    .select({ session: sessions })
-    .from(sessions)
-    .innerJoin(conversations, eq(conversations.id, sessions.conversationId))
-    .where(and(eq(sessions.id, sql.placeholder('id')), visibleToViewer))
-    .prepare('session_visible');
+  const visibleById = preparedForViewer((visible, form) =>
+    db
+      .select({ session: sessions })
+      .from(sessions)
+      .innerJoin(conversations, eq(conversations.id, sessions.conversationId))
+      .where(and(eq(sessions.id, sql.placeholder('id')), visible))
+      .prepare(`session_visible_${form}`),
+  );
 
   return {
     async get(id: string): Promise<SessionRow | undefined> {
@@ -28,7 +30,7 @@ export function createSessionsRepo(db: Db) {
 
     /** The session when the viewer may see its conversation; undefined otherwise. */
     async getVisible(id: string, viewer: Viewer): Promise<SessionRow | undefined> {
-      const [row] = await visibleById.execute({ id, ...viewerParams(viewer) });
+      const [row] = await visibleById(viewer, { id });
       return row?.session;
     },
 
