@@ -407,7 +407,7 @@ export class RunManager {
     }
     let stillOurs: boolean;
     try {
-      stillOurs = await this.statements.commit(session.id, {
+      stillOurs = await this.statements.commit(session.id, conversation.id, {
         status: result.status,
         messages: result.messages,
         display: compressEvents(emitter.history),
@@ -429,8 +429,8 @@ export class RunManager {
         .where(and(eq(sessions.id, session.id), eq(sessions.status, 'running')))
         .returning({ id: sessions.id });
       stillOurs = committed.length > 0;
+      if (stillOurs && Object.keys(usage).length > 0) await this.statements.addUsage(conversation.id, usage);
     }
-    if (stillOurs && Object.keys(usage).length > 0) await this.statements.addUsage(conversation.id, usage);
 
     if (stillOurs && session.type === 'async_subagent') {
       await this.deps.mailbox.post({

@@ -93,44 +93,61 @@ export function prepareSessionStatements(db: Db, runnerId: string) {
     .returning()
     .prepare('session_insert_running');
 
-  const commit = db
-    .update(sessions)
-    .set({
-      status: param('status'),
-      messages: jsonb('messages'),
-      display: jsonb('display'),
-      finalMessage: param('finalMessage'),
-      searchText: param('searchText'),
-      pending: jsonb('pending'),
-      usage: jsonb('usage'),
-      model: param('model'),
-      error: jsonb('error'),
-      finishedAt: timestamp('now'),
-      updatedAt: timestamp('now'),
-    })
-    .where(and(eq(sessions.id, param('id')), eq(sessions.status, 'running')))
-    .returning({ id: sessions.id })
-    .prepare('session_commit');
-
-  // Per model, the sums are computed from the row being updated, so concurrent
+  // A conversation's usage totals plus a session's (the `usage` placeholder), per
+  // model. The sums are computed from the row being updated, so concurrent
   // sessions of one conversation cannot lose each other's usage. Numbers are
   // float8 like JavaScript's; the cost is rounded to 6 decimals as Math.round would.
   const sum = (field: string) =>
     sql`coalesce((${conversations.usage} -> added.key ->> ${sql.raw(`'${field}'`)})::float8, 0) + (added.value ->> ${sql.raw(`'${field}'`)})::float8`;
+  const usagePlusSession = sql`${conversations.usage} || (select jsonb_object_agg(added.key, jsonb_build_object(
+    'input_tokens', ${sum('input_tokens')},
+    'output_tokens', ${sum('output_tokens')},
+    'cached_tokens', ${sum('cached_tokens')},
+    'reasoning_tokens', ${sum('reasoning_tokens')},
+    'requests', ${sum('requests')},
+    'cost_usd', floor((${sum('cost_usd')}) * 1e6 + 0.5) / 1e6))
+    from jsonb_each(${jsonb('usage')}) as added)`;
+
   const addUsage = db
     .update(conversations)
-    .set({
-      usage: sql`${conversations.usage} || (select jsonb_object_agg(added.key, jsonb_build_object(
-        'input_tokens', ${sum('input_tokens')},
-        'output_tokens', ${sum('output_tokens')},
-        'cached_tokens', ${sum('cached_tokens')},
-        'reasoning_tokens', ${sum('reasoning_tokens')},
-        'requests', ${sum('requests')},
-        'cost_usd', floor((${sum('cost_usd')}) * 1e6 + 0.5) / 1e6))
-        from jsonb_each(${jsonb('usage')}) as added)`,
-    })
+    .set({ usage: usagePlusSession })
     .where(eq(conversations.id, param('conversationId')))
     .prepare('conversation_add_usage');
+
+  // The commit: the session's outcome, guarded by its still running, and — when
+  // that update happened and there is usage — the conversation's usage, in one statement.
+  const committed = db.$with('committed').as(
+    db
+      .update(sessions)
+      .set({
+        status: param('status'),
+        messages: jsonb('messages'),
+        display: jsonb('display'),
+        finalMessage: param('finalMessage'),
+        searchText: param('searchText'),
+        pending: jsonb('pending'),
+        usage: jsonb('usage'),
+        model: param('model'),
+        error: jsonb('error'),
+        finishedAt: timestamp('now'),
+        updatedAt: timestamp('now'),
+      })
+      .where(and(eq(sessions.id, param('id')), eq(sessions.status, 'running')))
+      .returning({ id: sessions.id }),
+  );
+  const usageAdded = db.$with('usage_added').as(
+    db
+      .update(conversations)
+      .set({ usage: usagePlusSession })
+      .where(
+        and(
+          eq(conversations.id, param('conversationId')),
+          sql`${jsonb('usage')} <> '{}'::jsonb`,
+          sql`exists (select 1 from ${committed})`,
+        ),
+      ),
+  );
+  const commit = db.with(committed, usageAdded).select({ id: committed.id }).from(committed).prepare('session_commit');
 
   const conversationId = param('conversationId');
   const remains = db
@@ -166,11 +183,16 @@ export function prepareSessionStatements(db: Db, runnerId: string) {
       return row!;
     },
 
-    /** Writes a running session's outcome; false when it is no longer running (someone else ended it). */
-    async commit(id: string, outcome: SessionOutcome): Promise<boolean> {
+    /**
+     * Writes a running session's outcome and adds its usage to the
+     * conversation's; false (and nothing written) when it is no longer
+     * running (someone else ended it).
+     */
+    async commit(id: string, conversationId: string, outcome: SessionOutcome): Promise<boolean> {
       const rows = await commit.execute({
         ...outcome,
         id,
+        conversationId,
         messages: jsonText(outcome.messages),
         display: jsonText(outcome.display),
         pending: jsonText(outcome.pending),
@@ -181,7 +203,7 @@ export function prepareSessionStatements(db: Db, runnerId: string) {
       return rows.length > 0;
     },
 
-    /** Adds a session's usage to its conversation's totals, per model. */
+    /** Adds a session's usage to its conversation's totals (a commit does this itself). */
     async addUsage(conversationId: string, usage: UsageByModel): Promise<void> {
       await addUsage.execute({ conversationId, usage: jsonText(usage) });
     },
