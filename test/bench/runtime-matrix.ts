@@ -19,22 +19,26 @@ import { parseArgs } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../..');
 
+const TARGET = ['--sessions', '500', '--rate', '20', '--tokens', '100'];
+/** Long enough (30 s each) that the start-up ramp is a small part of the run. */
+const STEADY = ['--sessions', '500', '--rate', '20', '--tokens', '600', '--ramp-ms', '5000'];
+
 export const SCENARIOS: Record<string, string[]> = {
   // The target: 500 concurrent sessions × 20 tokens/s with Redis.
-  'concurrent-redis-pglite': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'pglite'],
-  'concurrent-redis-postgres': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
-  'concurrent-memory-pglite': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'memory', '--db', 'pglite'],
-  'concurrent-memory-postgres': ['--sessions', '500', '--rate', '20', '--tokens', '100', '--log', 'memory', '--db', 'postgres'],
+  'concurrent-redis-pglite': [...TARGET, '--log', 'redis', '--db', 'pglite'],
+  'concurrent-redis-postgres': [...TARGET, '--log', 'redis', '--db', 'postgres'],
+  'concurrent-redis-postgres-2w': [...TARGET, '--log', 'redis', '--db', 'postgres', '--workers', '2'],
+  'concurrent-memory-pglite': [...TARGET, '--log', 'memory', '--db', 'pglite'],
+  'steady-redis-postgres': [...STEADY, '--log', 'redis', '--db', 'postgres'],
+  'steady-redis-postgres-2w': [...STEADY, '--log', 'redis', '--db', 'postgres', '--workers', '2'],
   // One session as fast as possible.
   'single-memory': ['--sessions', '1', '--rate', '0', '--tokens', '100000', '--log', 'memory', '--max-duration', '60'],
   'single-redis': ['--sessions', '1', '--rate', '0', '--tokens', '100000', '--log', 'redis', '--max-duration', '60'],
-  // Under the ~1 MB tsvector limit of the session search index, so the session commits.
-  'single-memory-40k': ['--sessions', '1', '--rate', '0', '--tokens', '40000', '--log', 'memory'],
-  'single-redis-40k': ['--sessions', '1', '--rate', '0', '--tokens', '40000', '--log', 'redis'],
   // Where the latency targets still hold: fewer concurrent sessions at 20 tokens/s.
-  'capacity-50': ['--sessions', '50', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
-  'capacity-100': ['--sessions', '100', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
-  'capacity-200': ['--sessions', '200', '--rate', '20', '--tokens', '100', '--log', 'redis', '--db', 'postgres'],
+  'capacity-100': ['--sessions', '100', '--rate', '20', '--tokens', '300', '--log', 'redis', '--db', 'postgres'],
+  'capacity-200': ['--sessions', '200', '--rate', '20', '--tokens', '300', '--log', 'redis', '--db', 'postgres'],
+  'capacity-200-2w': ['--sessions', '200', '--rate', '20', '--tokens', '300', '--log', 'redis', '--db', 'postgres', '--workers', '2'],
+  'capacity-300-2w': ['--sessions', '300', '--rate', '20', '--tokens', '300', '--log', 'redis', '--db', 'postgres', '--workers', '2'],
 };
 
 const { values } = parseArgs({
@@ -66,11 +70,14 @@ const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '
 const n = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '—');
 console.log(`\nresults (${json}):\n`);
 console.log(
-  '| scenario | sessions | rate | tokens | log | db | p50 ms | p90 ms | p99 ms | max ms | events/s | tokens/s | e2e tokens/s (1 session) | runtime peak RSS MiB | lost | dup | finished |',
+  '| scenario | sessions × tokens @ rate | log / db | workers | p50 ms | p90 ms | p99 ms | max ms | steady p50 / p99 ms | tokens/s | e2e tokens/s (1 session) | runtime CPU | µs/token | POST→202 p50 ms | peak RSS MiB | lost | dup | finished | other CPU |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+const pct = (v: number) => (Number.isFinite(v) ? `${Math.round(v * 100)} %` : '—');
 for (const r of rows) {
+  const cpuPerToken = (r.cpu.runtime * r.windowSeconds * 1e6) / Math.max(1, r.received);
+  const steady = r.steadyLatencyMs?.count ? `${f(r.steadyLatencyMs.p50, 2)} / ${f(r.steadyLatencyMs.p99)}` : '—';
   console.log(
-    `| ${r.label ?? ''} | ${r.sessions} | ${r.rate || 'max'} | ${r.tokens} | ${r.log} | ${r.db} | ${f(r.latencyMs.p50, 2)} | ${f(r.latencyMs.p90)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.max)} | ${n(r.eventsPerSecond)} | ${n(r.tokensPerSecond)} | ${r.sessions === 1 ? n(r.e2eTokensPerSecond) : '—'} | ${n(r.runtimePeakRssKb / 1024)} | ${r.lost} | ${r.duplicates} | ${r.finished}/${r.sessions} |`,
+    `| ${r.label ?? ''} | ${r.sessions} × ${r.tokens} @ ${r.rate || 'max'} | ${r.log} / ${r.db} | ${r.workers ?? 1} | ${f(r.latencyMs.p50, 2)} | ${f(r.latencyMs.p90)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.max)} | ${steady} | ${n(r.tokensPerSecond)} | ${r.sessions === 1 ? n(r.e2eTokensPerSecond) : '—'} | ${pct(r.cpu.runtime)} | ${n(cpuPerToken)} | ${f(r.postLatencyMs?.p50 ?? Number.NaN)} | ${n(r.runtimePeakRssKb / 1024)} | ${r.lost} | ${r.duplicates} | ${r.finished}/${r.sessions} | ${pct(r.cpu.other)} |`,
   );
 }
