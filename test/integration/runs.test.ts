@@ -107,6 +107,31 @@ describe('a run', () => {
     ]);
   });
 
+  it("adds each session's usage to the conversation's totals, per model", async () => {
+    openai.script([
+      { text: 'first', usage: { promptTokens: 12, completionTokens: 3 } },
+      { text: 'second', usage: { promptTokens: 20, completionTokens: 5 } },
+    ]);
+    const id = await conversation('gpt');
+    const costs: number[] = [];
+    for (const input of ['one', 'two']) {
+      const accepted = await send(id, input);
+      const events = await sessionEvents(rt.url, rt.token, accepted.body.session_id);
+      costs.push(events.find((e) => e.event.name === 'usage')!.event.value['openai:gpt-test'].cost_usd);
+    }
+    const conv = await rt.api('GET', `/api/conversations/${id}`);
+    expect(conv.body.usage).toEqual({
+      'openai:gpt-test': {
+        input_tokens: 32,
+        output_tokens: 8,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+        requests: 2,
+        cost_usd: Math.round((costs[0]! + costs[1]!) * 1e6) / 1e6,
+      },
+    });
+  });
+
   it('streams the run itself when the client asks for text/event-stream', async () => {
     openai.script({ text: ['a', 'b', 'c'] });
     const id = await conversation('gpt');
