@@ -18,5 +18,5 @@ EXPOSE 8700
 VOLUME ["/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:8700/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/conclave.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=64", "bin/conclave.js"]
 CMD ["runtime"]

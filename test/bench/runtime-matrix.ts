@@ -57,7 +57,7 @@ for (const name of names) {
   console.log(`\n## ${name}: ${scenario.join(' ')}`);
   spawnSync(
     process.execPath,
-    ['--import', 'tsx', join(here, 'runtime.ts'), ...scenario, '--label', name, '--json', json, '--quiet-wait', values['quiet-wait']!],
+    ['--max-semi-space-size=64', '--import', 'tsx', join(here, 'runtime.ts'), ...scenario, '--label', name, '--json', json, '--quiet-wait', values['quiet-wait']!],
     { cwd: ROOT, stdio: 'inherit' },
   );
 }

@@ -710,7 +710,8 @@ async function startRuntimeChild(env: Record<string, string>, dataDir: string): 
   const port = await freePort();
   const token = `bench-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
   const probeFile = join(dataDir, 'probe.jsonl');
-  const nodeArgs = ['--import', pathToFileURL(join(ROOT, 'test/bench/runtime-probe.mjs')).href];
+  // The Node flags `npm start` and the Docker image run the runtime with (see docs/decisions.md).
+  const nodeArgs = ['--max-semi-space-size=64', '--import', pathToFileURL(join(ROOT, 'test/bench/runtime-probe.mjs')).href];
   if (CPU_PROF_DIR) {
     mkdirSync(CPU_PROF_DIR, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`);
