@@ -1,5 +1,5 @@
 /**
- * Compresses a session's streamed events into display history at commit:
+ * Compresses a session's streamed events into display history:
  * one chunk per text message, reasoning block and tool call (AG-UI's *_CHUNK
  * events with the whole content as `delta`), tool results and CUSTOM events
  * kept in order, the last `usage` only, lifecycle events dropped.
@@ -11,12 +11,24 @@ export type DisplayChunk = Record<string, unknown> & { type: string };
 
 const DROPPED = new Set<string>([EventType.RUN_STARTED, EventType.RUN_FINISHED, EventType.RUN_ERROR, EventType.REASONING_START, EventType.REASONING_END]);
 
+/** Compresses a whole list of events at once (see DisplayHistory). */
 export function compressEvents(events: Event[]): DisplayChunk[] {
-  const out: DisplayChunk[] = [];
-  const open = new Map<string, DisplayChunk>();
-  let usage: DisplayChunk | null = null;
+  const display = new DisplayHistory();
+  for (const event of events) display.add(event);
+  return display.chunks();
+}
 
-  for (const event of events) {
+/**
+ * Builds the display history as events are emitted, so a streaming session
+ * holds its merged text rather than every delta event until commit.
+ */
+export class DisplayHistory {
+  private readonly out: DisplayChunk[] = [];
+  private readonly open = new Map<string, DisplayChunk>();
+  private usage: DisplayChunk | null = null;
+
+  add(event: Event): void {
+    const { out, open } = this;
     switch (event.type) {
       case EventType.TEXT_MESSAGE_START: {
         const chunk = { type: EventType.TEXT_MESSAGE_CHUNK, messageId: event.messageId, role: event.role ?? 'assistant', delta: '' };
@@ -56,15 +68,19 @@ export function compressEvents(events: Event[]): DisplayChunk[] {
       case EventType.TOOL_CALL_END:
         break;
       case EventType.CUSTOM:
-        if (event.name === CustomName.usage) usage = strip(event);
+        if (event.name === CustomName.usage) this.usage = strip(event);
         else out.push(strip(event));
         break;
       default:
         if (!DROPPED.has(event.type)) out.push(strip(event));
     }
   }
-  if (usage) out.push(usage);
-  return out.filter((chunk) => !(isChunk(chunk) && chunk.delta === '' && chunk.type !== EventType.TOOL_CALL_CHUNK));
+
+  /** The display history so far: chunks in order, the last usage at the end, empty text dropped. */
+  chunks(): DisplayChunk[] {
+    const all = this.usage ? [...this.out, this.usage] : this.out;
+    return all.filter((chunk) => !(isChunk(chunk) && chunk.delta === '' && chunk.type !== EventType.TOOL_CALL_CHUNK));
+  }
 }
 
 function appendDelta(chunk: DisplayChunk | undefined, delta: unknown): void {

@@ -11,6 +11,7 @@
  */
 import { EventType, type ConclaveEvent, type Speaker } from '../../shared/protocol/events.js';
 import type { EventLog } from '../events/types.js';
+import { DisplayHistory } from './display.js';
 
 /** What the engine hands to `emit`: an AG-UI event without the envelope. */
 export type EventBody = { type: EventType } & Record<string, unknown>;
@@ -38,8 +39,8 @@ export class SessionEmitter {
   private pending: EventBody[] = [];
   private inFlight: Promise<void> | null = null;
   private failure: unknown = null;
-  /** Every event emitted, in order, for display compression at commit. */
-  readonly history: ConclaveEvent[] = [];
+  /** The display history of every event appended so far, stored at commit. */
+  readonly display = new DisplayHistory();
   lastId: string | null = null;
 
   constructor(private readonly options: EmitterOptions) {}
@@ -71,7 +72,7 @@ export class SessionEmitter {
         const events = batch.map((body) => this.envelope(body));
         const ids = await this.options.log.append(this.options.conversationId, events);
         this.lastId = ids[ids.length - 1] ?? this.lastId;
-        this.history.push(...events);
+        for (const event of events) this.display.add(event);
         this.options.onAppended?.(events.map((event, i) => ({ id: ids[i]!, event })));
       }
     } catch (error) {

@@ -30,7 +30,6 @@ import {
   type SubagentRef,
   type UsageByModel,
 } from '../store/schema.js';
-import { compressEvents } from './display.js';
 import { SessionEmitter } from './emitter.js';
 import { inputText } from './input.js';
 import type { LoopResult, ModelStream } from './loop.js';
@@ -410,7 +409,7 @@ export class RunManager {
       stillOurs = await this.statements.commit(session.id, conversation.id, {
         status: result.status,
         messages: result.messages,
-        display: compressEvents(emitter.history),
+        display: emitter.display.chunks(),
         finalMessage: result.status === 'completed' ? result.finalMessage : null,
         searchText: searchTextOf(session, result),
         pending: pending.length > 0 ? { calls: pending } : null,

@@ -542,7 +542,11 @@ class FollowerQueue {
       if (this.head < this.items.length) {
         const item = this.items[this.head]!;
         this.head += 1;
-        if (this.head > 1024 && this.head * 2 > this.items.length) {
+        if (this.head === this.items.length) {
+          // Drained: drop the delivered entries now rather than holding them.
+          this.items.length = 0;
+          this.head = 0;
+        } else if (this.head > 1024 && this.head * 2 > this.items.length) {
           this.items = this.items.slice(this.head);
           this.head = 0;
         }
