@@ -50,6 +50,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { sendJson, startFakeHttp, type FakeHttp, type RecordedRequest } from '../fakes/openai.js';
+import { childProcesses, runtimeWorkerPids } from '../support/process.js';
 import { freePort, startPostgres, startRedis, type RunningService } from '../support/service-processes.js';
 
 // ---------------------------------------------------------------- options
@@ -388,12 +389,6 @@ function cpuSeconds(pid: number, only?: 'system'): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-function parentOf(pid: number): number {
-  const stat = readProc(`/proc/${pid}/stat`);
-  if (!stat) return -1;
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
-
 /** KiB value of a field of /proc/<pid>/status (VmRSS, VmHWM). */
 function statusKb(pid: number | 'self', field: string): number {
   const status = readProc(`/proc/${pid}/status`);
@@ -401,10 +396,8 @@ function statusKb(pid: number | 'self', field: string): number {
   return match ? Number(match[1]) : Number.NaN;
 }
 
-/** The runtime's processes: the one spawned, and with --workers its worker children (not helpers like esbuild). */
-function runtimePids(primary: number): number[] {
-  return [primary, ...pids().filter((pid) => parentOf(pid) === primary && cmdline(pid).includes('bin/conclave.js'))];
-}
+/** The runtime's processes: the one spawned, and with --workers its worker children. */
+const runtimePids = (primary: number): number[] => [primary, ...runtimeWorkerPids(primary)];
 
 /** CPU seconds summed over processes. */
 const cpuSecondsOf = (processes: number[], only?: 'system') => processes.reduce((sum, pid) => sum + cpuSeconds(pid, only), 0);
@@ -428,7 +421,7 @@ function servicePids(kind: 'redis' | 'postgres', port: number): number[] {
   if (kind === 'redis') return all.filter((pid) => /redis-server/.test(cmdline(pid)) && cmdline(pid).includes(`:${port}`));
   const postmaster = all.find((pid) => /\bpostgres\b/.test(cmdline(pid)) && cmdline(pid).includes(`-p ${port}`));
   if (postmaster === undefined) return [];
-  return [postmaster, ...all.filter((pid) => parentOf(pid) === postmaster)];
+  return [postmaster, ...childProcesses(postmaster).map((child) => child.pid)];
 }
 
 /** Machine-wide busy and total jiffies from /proc/stat. */

@@ -16,7 +16,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../runtime/config/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { childProcesses, spawnRuntime, type RuntimeProcess } from '../support/process.js';
+import { runtimeWorkerPids, spawnRuntime, type RuntimeProcess } from '../support/process.js';
 import { createTestDatabase, describeWith, serviceUrl } from '../support/services.js';
 import { readSse, sessionEvents, textOf } from '../support/sse.js';
 import { isTerminal } from '../../shared/protocol/events.js';
@@ -73,11 +73,6 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_00
   }
 }
 
-/** The runtime workers of a primary (its other children are helpers such as esbuild). */
-const workerPids = (primary: number) =>
-  childProcesses(primary)
-    .filter((child) => child.command.includes('bin/conclave.js'))
-    .map((child) => child.pid);
 
 const isRunning = (pid: number) => {
   try {
@@ -117,7 +112,7 @@ describeWith('postgres', 'CONCLAVE_WORKERS=2: runtime workers sharing one port',
     });
     // The primary prints the banner once every worker listens.
     await waitFor('the banner', () => runtime.output().includes(BANNER));
-    workers = workerPids(runtime.pid);
+    workers = runtimeWorkerPids(runtime.pid);
     const preset = await call(runtime.url, 'POST', '/api/presets', 'preset', { id: 'gpt', name: 'GPT', model: 'openai:gpt-test' });
     expect(preset.status).toBe(201);
   });
@@ -176,10 +171,10 @@ describeWith('postgres', 'CONCLAVE_WORKERS=2: runtime workers sharing one port',
     expect(new Set(ranOn.values())).toEqual(new Set(workers));
     process.kill(victim, 'SIGKILL');
     await waitFor('a new worker', () => {
-      const now = workerPids(runtime.pid);
+      const now = runtimeWorkerPids(runtime.pid);
       return now.length === 2 && !now.includes(victim);
     });
-    workers = workerPids(runtime.pid);
+    workers = runtimeWorkerPids(runtime.pid);
     expect(workers).toContain(survivor);
     expect(runtime.output().includes('runtime worker exited; starting a new one')).toBe(true);
     // Once the new worker listens, both serve again.

@@ -68,3 +68,10 @@ export function childProcesses(pid: number): { pid: number; command: string }[] 
   }
   return children.sort((a, b) => a.pid - b.pid);
 }
+
+/** The runtime workers a primary forked (CONCLAVE_WORKERS); its other children are helpers such as esbuild. */
+export function runtimeWorkerPids(primary: number): number[] {
+  return childProcesses(primary)
+    .filter((child) => child.command.includes('bin/conclave.js'))
+    .map((child) => child.pid);
+}
