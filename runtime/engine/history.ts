@@ -8,9 +8,6 @@
 import type { ChatMessage } from '../providers/types.js';
 import type { SessionRow } from '../store/schema.js';
 
-/** Statuses whose messages belong to the conversation's history. */
-export const HISTORY_STATUSES: SessionRow['status'][] = ['completed', 'interrupted', 'awaiting_input'];
-
 /** What the history, compaction and pending answers read of a committed session. */
 export type HistorySession = Pick<SessionRow, 'id' | 'parentSessionId' | 'status' | 'messages' | 'speaker' | 'origin' | 'pending' | 'usage'>;
 

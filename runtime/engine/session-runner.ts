@@ -10,10 +10,10 @@ import type { Input } from '../../shared/protocol/api.js';
 import { CustomName, EventType, RunErrorCode } from '../../shared/protocol/events.js';
 import type { ChatMessage } from '../providers/types.js';
 import type { Db } from '../store/database.js';
-import { conversations, sessions, workspaces, type ConversationRow, type PresetRow, type SessionRow } from '../store/schema.js';
+import { COMMITTED_STATUSES, conversations, sessions, workspaces, type ConversationRow, type PresetRow, type SessionRow } from '../store/schema.js';
 import { compactIfNeeded } from './compaction.js';
 import type { SessionEmitter } from './emitter.js';
-import { buildHistory, HISTORY_STATUSES, sessionChain, type HistorySession } from './history.js';
+import { buildHistory, sessionChain, type HistorySession } from './history.js';
 import { inputText, inputToContent } from './input.js';
 import { runAgentLoop, type LoopResult, type ModelStream } from './loop.js';
 import { resolvePending, type HumanAnswers } from './pending.js';
@@ -181,7 +181,7 @@ async function committedSessions(db: Db, conversationId: string, parentSessionId
       usage: sessions.usage,
     })
     .from(sessions)
-    .where(and(eq(sessions.conversationId, conversationId), inArray(sessions.status, HISTORY_STATUSES)));
+    .where(and(eq(sessions.conversationId, conversationId), inArray(sessions.status, COMMITTED_STATUSES)));
 }
 
 /** The conversation's context text goes into every prompt: where the template puts it, else at the end. */

@@ -6,8 +6,7 @@
  */
 import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../store/database.js';
-import { conversations, mailbox, sessions, type SessionRow, type UsageByModel } from '../store/schema.js';
-import { HISTORY_STATUSES } from './history.js';
+import { COMMITTED_STATUSES, conversations, mailbox, sessions, type SessionRow, type UsageByModel } from '../store/schema.js';
 
 /*
  * Placeholders are passed to the driver as they are: jsonb values as JSON
@@ -24,7 +23,7 @@ const jsonText = (value: unknown): string | null => (value === null || value ===
  */
 export function latestCommittedId(conversationId: string | SQL) {
   return sql<string | null>`(select ${sessions.id} from ${sessions}
-    where ${and(eq(sessions.conversationId, conversationId), eq(sessions.type, 'agent'), inArray(sessions.status, HISTORY_STATUSES))}
+    where ${and(eq(sessions.conversationId, conversationId), eq(sessions.type, 'agent'), inArray(sessions.status, COMMITTED_STATUSES))}
     order by ${sessions.createdAt} desc, ${sessions.id} desc limit 1)`;
 }
 

@@ -100,6 +100,8 @@ export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 
 export const SESSION_STATUSES = ['queued', 'running', 'awaiting_input', 'completed', 'failed', 'interrupted'] as const;
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
+/** Statuses of sessions whose output belongs to the conversation's history (and can be forked from). */
+export const COMMITTED_STATUSES: SessionStatus[] = ['completed', 'interrupted', 'awaiting_input'];
 
 export const SESSION_TYPES = ['agent', 'async_subagent'] as const;
 export type SessionType = (typeof SESSION_TYPES)[number];

@@ -3,13 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../database.js';
 import { afterCursor, decodeCursor, toPage } from '../paging.js';
-import { conversations, sessions, type ConversationRow, type SessionRow } from '../schema.js';
+import { COMMITTED_STATUSES, conversations, sessions, type ConversationRow, type SessionRow } from '../schema.js';
 import { preparedForViewer, type Viewer } from './conversations.js';
 
 /** Sessions shown as turns: everything but queued ones. */
 const NOT_QUEUED = ne(sessions.status, 'queued');
-/** Sessions whose output is part of the history (fork points). */
-const COMMITTED: SessionRow['status'][] = ['completed', 'interrupted', 'awaiting_input'];
 
 export type SessionInsert = typeof sessions.$inferInsert;
 
@@ -97,7 +95,7 @@ export function createSessionsRepo(db: Db) {
       const all = await db
         .select()
         .from(sessions)
-        .where(and(eq(sessions.conversationId, input.source.id), inArray(sessions.status, COMMITTED)))
+        .where(and(eq(sessions.conversationId, input.source.id), inArray(sessions.status, COMMITTED_STATUSES)))
         .orderBy(asc(sessions.createdAt), asc(sessions.id));
       const mains = all.filter((s) => s.type === 'agent');
       const point = input.fromSessionId ? all.find((s) => s.id === input.fromSessionId) : mains[mains.length - 1];
