@@ -2,10 +2,11 @@
  * The client's request and response types, derived from the API schemas in
  * shared/protocol/api.ts (request bodies are the schemas' input types, so
  * fields with defaults are optional; responses are their output types), plus
- * the response schemas the API file does not name (pages, fork, export).
+ * the response schemas the API file does not name (pages, export).
  */
 import { z } from 'zod';
 import {
+  autopilotStoppedSchema,
   bindingListQuerySchema,
   bindingPatchSchema,
   bindingUpsertSchema,
@@ -13,6 +14,7 @@ import {
   conversationPatchSchema,
   conversationSchema,
   conversationStatuses,
+  forkResultSchema,
   forkSchema,
   healthSchema,
   interruptResultSchema,
@@ -22,12 +24,17 @@ import {
   messageCreateSchema,
   presetCreateSchema,
   presetPatchSchema,
+  roomFromTemplateSchema,
+  roomTemplateSchema,
   runAcceptedSchema,
+  steerResultSchema,
   steerSchema,
   turnSchema,
   workspaceCreateSchema,
   workspacePatchSchema,
 } from '../protocol/api.js';
+
+export { autopilotStoppedSchema, forkResultSchema, roomTemplateSchema, steerResultSchema };
 
 export type { Binding, Conversation, Preset, Session, Workspace } from '../protocol/api.js';
 
@@ -78,51 +85,19 @@ export interface Page<T> {
 
 export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next_cursor: z.string().nullable() });
 
-export const steerResultSchema = z.object({ session_id: z.string(), steered: z.boolean() });
 export type SteerResult = z.output<typeof steerResultSchema>;
 
-export const forkResultSchema = z.object({ conversation: conversationSchema, run: runAcceptedSchema.nullable() });
 export type ForkResult = z.output<typeof forkResultSchema>;
 
 export const exportJsonSchema = z.object({ conversation: conversationSchema, turns: z.array(turnSchema) });
 export type ConversationExport = z.output<typeof exportJsonSchema>;
 
-// Rooms (runtime/http/routes/rooms.ts). The runtime's schemas for these
-// bodies live next to its routes, so the client keeps its own copies.
-
-/** One persona of a room template. */
-export const roomTemplatePersonaSchema = z.object({
-  handle: z.string(),
-  display_name: z.string(),
-  title: z.string(),
-  color: z.string(),
-  model: z.string(),
-});
-
-/** A room template: `GET /api/room-templates`. */
-export const roomTemplateSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  description: z.string(),
-  mode: z.string(),
-  mode_settings: z.record(z.string(), z.unknown()),
-  context: z.string(),
-  participants: z.array(roomTemplatePersonaSchema),
-});
+// Rooms.
 export type RoomTemplate = z.output<typeof roomTemplateSchema>;
 
 /** Body of `POST /api/room-templates/:id/rooms`. */
-export interface RoomFromTemplate {
-  title?: string;
-  /** Replaces the template's context. */
-  context?: string;
-  /** `provider:model` per persona handle, for the persona presets created now. */
-  models?: Record<string, string>;
-  metadata?: Record<string, unknown>;
-}
+export type RoomFromTemplate = z.input<typeof roomFromTemplateSchema>;
 
-/** Answer of `POST /api/conversations/:id/autopilot {action: "stop"}`. */
-export const autopilotStoppedSchema = z.object({ stopped: z.boolean() });
 export type AutopilotStopped = z.output<typeof autopilotStoppedSchema>;
 
 /** Body of `POST /api/conversations/:id/polls`. */

@@ -459,6 +459,8 @@ export const runAcceptedSchema = z
 
 export const steerSchema = z.strictObject({ input: inputSchema }).meta({ id: 'Steer' });
 
+export const steerResultSchema = z.object({ session_id: z.string(), steered: z.boolean() });
+
 export const interruptResultSchema = z
   .object({ conversation_id: z.string().optional(), session_id: z.string().optional(), interrupted: z.number().int() })
   .meta({ id: 'InterruptResult' });
@@ -470,6 +472,8 @@ export const forkSchema = z
     input: inputSchema.optional().describe('start a run in the new conversation at once'),
   })
   .meta({ id: 'Fork' });
+
+export const forkResultSchema = z.object({ conversation: conversationSchema, run: runAcceptedSchema.nullable() });
 
 export const turnSchema = z
   .object({
@@ -501,3 +505,40 @@ export const mailboxMessageSchema = z
     created_at: z.string(),
   })
   .meta({ id: 'MailboxMessage' });
+
+// ---------------------------------------------------------------- rooms
+
+/** One persona of a room template. */
+export const roomTemplatePersonaSchema = z.object({
+  handle: z.string(),
+  display_name: z.string(),
+  title: z.string(),
+  color: z.string(),
+  model: z.string(),
+});
+
+/** A room template: `GET /api/room-templates`. */
+export const roomTemplateSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string(),
+    mode: z.string(),
+    mode_settings: z.record(z.string(), z.unknown()),
+    context: z.string(),
+    participants: z.array(roomTemplatePersonaSchema),
+  })
+  .meta({ id: 'RoomTemplate' });
+
+/** Body of `POST /api/room-templates/:id/rooms`. */
+export const roomFromTemplateSchema = z
+  .strictObject({
+    title: z.string().max(500).optional(),
+    context: z.string().max(20_000).optional().describe('replaces the template’s context'),
+    models: z.record(z.string(), modelIdSchema).optional().describe('model per persona handle, for personas created now'),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: 'RoomFromTemplate' });
+
+/** Answer of `POST /api/conversations/:id/autopilot {action: "stop"}`. */
+export const autopilotStoppedSchema = z.object({ stopped: z.boolean() });

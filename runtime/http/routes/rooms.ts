@@ -5,7 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { conversationSchema, idSchema, modelIdSchema, runAcceptedSchema } from '../../../shared/protocol/api.js';
+import {
+  autopilotStoppedSchema,
+  conversationSchema,
+  idSchema,
+  roomFromTemplateSchema,
+  roomTemplateSchema,
+  runAcceptedSchema,
+} from '../../../shared/protocol/api.js';
 import { ConversationBusy, ShuttingDown } from '../../engine/runs.js';
 import { isRoom, NoSpeaker, type RoomStart } from '../../rooms/orchestrator.js';
 import { ROOM_TEMPLATES } from '../../rooms/templates.js';
@@ -16,27 +23,6 @@ import { ApiError, notFound, unprocessable } from '../errors.js';
 import { idParams, route, type AnyRoute } from '../route.js';
 import { conversationBody } from '../serialize.js';
 import { viewerOf } from './conversations.js';
-
-const templateSchema = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    description: z.string(),
-    mode: z.string(),
-    mode_settings: z.record(z.string(), z.unknown()),
-    context: z.string(),
-    participants: z.array(z.object({ handle: z.string(), display_name: z.string(), title: z.string(), color: z.string(), model: z.string() })),
-  })
-  .meta({ id: 'RoomTemplate' });
-
-const createFromTemplateSchema = z
-  .strictObject({
-    title: z.string().max(500).optional(),
-    context: z.string().max(20_000).optional().describe('replaces the template’s context'),
-    models: z.record(z.string(), modelIdSchema).optional().describe('model per persona handle, for personas created now'),
-    metadata: z.record(z.string(), z.unknown()).optional(),
-  })
-  .meta({ id: 'RoomFromTemplate' });
 
 const autopilotSchema = z
   .strictObject({ action: z.enum(['start', 'stop']), topic: z.string().max(20_000).optional() })
@@ -94,7 +80,7 @@ export function roomRoutes(ctx: AppContext): AnyRoute[] {
       tag: 'rooms',
       summary: 'Room templates: ready-made sets of personas',
       access: 'user',
-      responses: { 200: z.object({ items: z.array(templateSchema), next_cursor: z.null() }) },
+      responses: { 200: z.object({ items: z.array(roomTemplateSchema), next_cursor: z.null() }) },
       handler: async () => ({
         body: {
           items: ROOM_TEMPLATES.map((t) => ({
@@ -117,7 +103,7 @@ export function roomRoutes(ctx: AppContext): AnyRoute[] {
       summary: 'Create a room from a template (its persona presets are created on first use)',
       access: 'user',
       params: idParams(idSchema),
-      body: createFromTemplateSchema,
+      body: roomFromTemplateSchema,
       responses: { 201: conversationSchema, 404: null },
       handler: async ({ params, body, principal }) => {
         const template = ROOM_TEMPLATES.find((t) => t.id === params.id);
@@ -168,7 +154,7 @@ export function roomRoutes(ctx: AppContext): AnyRoute[] {
       access: 'user',
       params: idParams(idSchema),
       body: autopilotSchema,
-      responses: { 202: runAcceptedSchema, 200: z.object({ stopped: z.boolean() }), 409: null, 422: null },
+      responses: { 202: runAcceptedSchema, 200: autopilotStoppedSchema, 409: null, 422: null },
       handler: async ({ params, body, principal }) => {
         const conversation = await room(params.id, principal);
         if (body.action === 'stop') return { body: { stopped: await rooms.stop(conversation.id) } };

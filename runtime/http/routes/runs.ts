@@ -9,6 +9,7 @@ import { z } from 'zod';
 import {
   conversationSchema,
   forkSchema,
+  forkResultSchema,
   idSchema,
   interruptResultSchema,
   listOf,
@@ -17,6 +18,7 @@ import {
   pageQuerySchema,
   runAcceptedSchema,
   slugSchema,
+  steerResultSchema,
   steerSchema,
   turnSchema,
   type Input,
@@ -248,7 +250,7 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
       access: 'user',
       params: idParams(idSchema),
       body: steerSchema,
-      responses: { 200: z.object({ session_id: z.string(), steered: z.boolean() }), 404: null, 409: null },
+      responses: { 200: steerResultSchema, 404: null, 409: null },
       handler: async ({ params, body, principal }) => {
         const session = await visibleSession(params.id, principal);
         if (session.status !== 'running' || !(await runs.steerSession(session, inputText(body.input)))) {
@@ -280,7 +282,7 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
       access: 'user',
       params: idParams(idSchema),
       body: forkSchema,
-      responses: { 201: z.object({ conversation: conversationSchema, run: runAcceptedSchema.nullable() }), 404: null, 422: null },
+      responses: { 201: forkResultSchema, 404: null, 422: null },
       handler: async ({ params, body, principal }) => {
         const source = await visible(params.id, principal);
         const fork = await repos.sessions.fork({

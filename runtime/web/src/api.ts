@@ -8,7 +8,7 @@
  */
 import { ConclaveApiError, ConclaveClient } from '../../../shared/client/index.js';
 import { errorFromResponse } from '../../../shared/client/errors.js';
-import type { Conversation } from '../../../shared/client/index.js';
+import type { Conversation, RoomTemplate } from '../../../shared/client/index.js';
 
 export { ConclaveApiError };
 export type {
@@ -52,14 +52,7 @@ export interface MailboxMessage {
   created_at: string;
 }
 
-export interface RoomTemplate {
-  id: string;
-  name: string;
-  description?: string;
-  mode: string;
-  context?: string;
-  participants: { handle: string; display_name: string; title?: string; color?: string; model?: string }[];
-}
+export type { RoomTemplate };
 
 export interface SessionInfo {
   id: string;
