@@ -63,7 +63,6 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { RESERVE, type PlatformAdapter } from '../../gateway/bridge/index.js';
 import { createDiscordAdapter } from '../../gateway/discord/index.js';
-import { createSlackAdapter } from '../../gateway/slack/index.js';
 import { startGateway } from '../../gateway/index.js';
 import { loadConfig } from '../../runtime/config/index.js';
 import { startRuntime, type RuntimeHandle } from '../../runtime/server.js';
@@ -72,6 +71,7 @@ import { splitPieces } from '../../shared/text/index.js';
 import { startFakeDiscord } from '../fakes/discord.js';
 import { startFakeOpenAI } from '../fakes/openai.js';
 import { startFakeSlack, type FakeSlack, type SlackRateRule } from '../fakes/slack.js';
+import { slackAdapterOn } from '../support/slack-adapter.js';
 
 // ---------------------------------------------------------------- options
 
@@ -260,16 +260,7 @@ function slackPlatform(native: boolean): BenchPlatform {
         rateLimits: Object.fromEntries(Object.entries(SLACK_BUDGETS).map(([method, { tier: _tier, ...rule }]) => [method, rule])),
       });
       // Default tuning (edits every 1.5 s, appends at most every 1 s): the production pacing.
-      const adapter = createSlackAdapter({
-        botToken: slack.botToken,
-        signingSecret: slack.signingSecret,
-        apiUrl: slack.apiUrl,
-        mode: 'http',
-        port: 0,
-        host: '127.0.0.1',
-        nativeStreaming: native,
-        logger: gatewayLogger.child({ platform: 'slack' }),
-      });
+      const adapter = slackAdapterOn(slack, { nativeStreaming: native, logger: gatewayLogger.child({ platform: 'slack' }) });
       const threadOf = (asked: Asked) => asked.placeKey.split('/')[2] ?? '';
       const botMessages = (threadTs: string) =>
         (slack.state.messages.get(slack.channelId) ?? []).filter((m) => m.thread_ts === threadTs && m.ts !== threadTs && m.source !== 'user');

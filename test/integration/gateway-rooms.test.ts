@@ -21,12 +21,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Bridge, COMMANDS, mapPersonaMentions, parseCommandText, roomFinishedText, type RoomPersona } from '../../gateway/bridge/index.js';
 import { startGateway, type Gateway } from '../../gateway/index.js';
-import { createSlackAdapter } from '../../gateway/slack/index.js';
 import { ConclaveClient } from '../../shared/client/index.js';
 import { startFakeDiscord, type FakeDiscord, type InteractionRecord } from '../fakes/discord.js';
 import { startFakeOpenAI, type FakeOpenAI, type OpenAITurn, type RecordedRequest } from '../fakes/openai.js';
 import { startFakeSlack, type FakeSlack, type FakeSlackOptions, type SlackMessage } from '../fakes/slack.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
+import { slackAdapterOn } from '../support/slack-adapter.js';
 
 const COUNCIL = [
   ['alex', 'Alex'],
@@ -411,15 +411,7 @@ describe('rooms on Slack', () => {
   async function slackGateway(options: FakeSlackOptions = {}): Promise<{ slack: FakeSlack; bridge: Bridge; eventsUrl: string }> {
     const slack = await startFakeSlack(options);
     open.push(() => slack.close());
-    const adapter = createSlackAdapter({
-      botToken: slack.botToken,
-      signingSecret: slack.signingSecret,
-      apiUrl: slack.apiUrl,
-      mode: 'http',
-      port: 0,
-      host: '127.0.0.1',
-      tuning: { editIntervalMs: 100, streamAppendIntervalMs: 50 },
-    });
+    const adapter = slackAdapterOn(slack, { tuning: { editIntervalMs: 100, streamAppendIntervalMs: 50 } });
     const bridge = new Bridge({ client, adapters: [adapter], settings: { cursorThrottleMs: 100 } });
     await bridge.start();
     open.push(() => bridge.stop());

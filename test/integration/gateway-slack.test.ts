@@ -30,6 +30,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startFakeSlack, type FakeSlack, type FakeSlackOptions, type SlackMessage } from '../fakes/slack.js';
 import { platformContract } from '../support/platform-contract.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
+import { slackAdapterOn } from '../support/slack-adapter.js';
 
 interface Harness {
   slack: FakeSlack;
@@ -48,14 +49,8 @@ afterEach(async () => {
 async function harness(fake: FakeSlackOptions = {}, options: Partial<SlackAdapterOptions> = {}, existing?: FakeSlack): Promise<Harness> {
   const slack = existing ?? (await startFakeSlack(fake));
   if (!existing) open.push(() => slack.close());
-  const adapter = createSlackAdapter({
-    botToken: slack.botToken,
-    signingSecret: slack.signingSecret,
+  const adapter = slackAdapterOn(slack, {
     appToken: slack.appToken,
-    apiUrl: slack.apiUrl,
-    mode: 'http',
-    port: 0,
-    host: '127.0.0.1',
     tuning: { streamAppendIntervalMs: 10, editIntervalMs: 50, socketClientPingTimeoutMs: 500 },
     ...options,
   });
@@ -157,15 +152,7 @@ function streamedText(slack: FakeSlack, channel: string, threadTs: string): stri
 // The contract every adapter passes (test/support/platform-contract.ts), on the fake Slack.
 platformContract('slack', async (handlers) => {
   const slack = await startFakeSlack();
-  const adapter = createSlackAdapter({
-    botToken: slack.botToken,
-    signingSecret: slack.signingSecret,
-    apiUrl: slack.apiUrl,
-    mode: 'http',
-    port: 0,
-    host: '127.0.0.1',
-    tuning: { editIntervalMs: 50, streamAppendIntervalMs: 10 },
-  });
+  const adapter = slackAdapterOn(slack, { tuning: { editIntervalMs: 50, streamAppendIntervalMs: 10 } });
   await adapter.start(handlers);
   const eventsUrl = adapter.eventsUrl ?? '';
   const unicodeOf = new Map(Object.entries(EMOJI_NAMES).map(([unicode, name]) => [name, unicode]));
@@ -691,15 +678,7 @@ describe('Slack end to end: the bridge and a real runtime', () => {
 
   /** A gateway (Slack adapter + bridge) on the fake Slack, as `conclave gateway` would run it. */
   async function startGateway(slack: FakeSlack): Promise<Gateway> {
-    const adapter = createSlackAdapter({
-      botToken: slack.botToken,
-      signingSecret: slack.signingSecret,
-      apiUrl: slack.apiUrl,
-      mode: 'http',
-      port: 0,
-      host: '127.0.0.1',
-      tuning: { editIntervalMs: 100, streamAppendIntervalMs: 50 },
-    });
+    const adapter = slackAdapterOn(slack, { tuning: { editIntervalMs: 100, streamAppendIntervalMs: 50 } });
     const bridge = new Bridge({ client, adapters: [adapter], settings: { cursorThrottleMs: 100 } });
     await bridge.start();
     let stopped = false;
