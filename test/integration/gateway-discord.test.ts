@@ -28,6 +28,7 @@ import { startFakeDiscord, type FakeDiscord } from '../fakes/discord.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { platformContract } from '../support/platform-contract.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
+import { waitFor } from '../fakes/plumbing.js';
 
 // ---------------------------------------------------------------- the contract
 
@@ -179,15 +180,7 @@ describe('the Discord gateway end to end', () => {
   }
 
   /** Waits until an async condition holds. */
-  async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await fn();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
+  const eventually = <T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 10_000) => waitFor(fn, timeoutMs, 25);
 
   async function conversationOf(placeKey: string): Promise<string> {
     const page = await client.listBindings({ platform: 'discord', key: placeKey });

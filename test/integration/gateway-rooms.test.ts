@@ -27,6 +27,7 @@ import { startFakeOpenAI, type FakeOpenAI, type OpenAITurn, type RecordedRequest
 import { startFakeSlack, type FakeSlack, type FakeSlackOptions, type SlackMessage } from '../fakes/slack.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { slackAdapterOn } from '../support/slack-adapter.js';
+import { waitFor } from '../fakes/plumbing.js';
 
 const COUNCIL = [
   ['alex', 'Alex'],
@@ -92,15 +93,7 @@ afterAll(async () => {
 beforeEach(() => openai.reset());
 
 /** Waits until an async condition holds. */
-async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+const eventually = <T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000) => waitFor(fn, timeoutMs, 25);
 
 // ---------------------------------------------------------------- Discord
 

@@ -35,6 +35,7 @@ import {
   type Place,
   type PlatformAdapter,
 } from '../../gateway/bridge/platform.js';
+import { waitFor } from '../fakes/plumbing.js';
 
 /** A message as the fake platform holds it. */
 export interface PlatformMessage {
@@ -73,15 +74,7 @@ export interface ContractHarness {
 }
 
 /** Waits until `fn` returns something truthy. */
-async function until<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = <T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 10_000) => waitFor(fn, timeoutMs, 20);
 
 export function platformContract(name: string, setup: (handlers: InboundHandlers) => Promise<ContractHarness>): void {
   describe(`platform contract: ${name}`, () => {
