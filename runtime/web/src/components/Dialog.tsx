@@ -1,6 +1,7 @@
 /**
  * A modal dialog on the native <dialog> element: focus moves into it and is
- * kept there, Escape closes it, focus returns to the opener afterwards.
+ * kept there, Escape closes it, focus returns to the opener afterwards. Also
+ * ConfirmDialog, the Cancel / danger-action question before a deletion.
  */
 import { useEffect, useRef, type ReactNode } from 'react';
 import { IconClose } from './icons.js';
@@ -40,5 +41,36 @@ export function Dialog({ open, title, onClose, children, wide }: { open: boolean
         </div>
       )}
     </dialog>
+  );
+}
+
+/** A yes/no question about a destructive action: Cancel, or the danger button labelled `action`. */
+export function ConfirmDialog({
+  open,
+  title,
+  action,
+  onCancel,
+  onConfirm,
+  children,
+}: {
+  open: boolean;
+  title: string;
+  action: string;
+  onCancel(): void;
+  onConfirm(): void;
+  children: ReactNode;
+}) {
+  return (
+    <Dialog open={open} title={title} onClose={onCancel}>
+      <p>{children}</p>
+      <div className="actions">
+        <button type="button" className="button ghost" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" className="button danger" onClick={onConfirm}>
+          {action}
+        </button>
+      </div>
+    </Dialog>
   );
 }

@@ -9,6 +9,7 @@ import { useApp } from '../context.js';
 import { participantsOf } from '../persona.js';
 import { Link, navigate, type Route } from '../router.js';
 import { useTheme } from '../theme.js';
+import { AdminLinks } from './admin/Admin.js';
 import { IconClose, IconMoon, IconPlus, IconSearch, IconSun } from './icons.js';
 import { NewConversation } from './NewConversation.js';
 
@@ -182,15 +183,7 @@ export function Sidebar({ id, route, onClose }: { id: string; route: Route; onCl
 
       <div className="sidebar-foot">
         <nav aria-label="Administration" className="admin-links">
-          <Link href="/admin/presets" aria-current={route.name === 'presets' ? 'page' : undefined}>
-            Presets
-          </Link>
-          <Link href="/admin/workspaces" aria-current={route.name === 'workspaces' ? 'page' : undefined}>
-            Workspaces
-          </Link>
-          <Link href="/admin/keys" aria-current={route.name === 'keys' ? 'page' : undefined}>
-            API keys
-          </Link>
+          <AdminLinks route={route} />
         </nav>
         <button type="button" className="link-button" onClick={signOut}>
           Sign out

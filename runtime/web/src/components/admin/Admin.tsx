@@ -6,21 +6,30 @@ import { PresetEditor } from './PresetEditor.js';
 import { Presets } from './Presets.js';
 import { Workspaces } from './Workspaces.js';
 
+/** The links to the administration sections, the current one marked; the caller supplies the <nav>. */
+export function AdminLinks({ route }: { route: Route }) {
+  return (
+    <>
+      <Link href="/admin/presets" aria-current={route.name === 'presets' ? 'page' : undefined}>
+        Presets
+      </Link>
+      <Link href="/admin/workspaces" aria-current={route.name === 'workspaces' ? 'page' : undefined}>
+        Workspaces
+      </Link>
+      <Link href="/admin/keys" aria-current={route.name === 'keys' ? 'page' : undefined}>
+        API keys
+      </Link>
+    </>
+  );
+}
+
 export function AdminScreen({ route, menuButton }: { route: Route; menuButton: ReactNode }) {
   return (
     <div className="admin">
       <header className="admin-head">
         {menuButton}
         <nav aria-label="Administration sections" className="tabs">
-          <Link href="/admin/presets" aria-current={route.name === 'presets' ? 'page' : undefined}>
-            Presets
-          </Link>
-          <Link href="/admin/workspaces" aria-current={route.name === 'workspaces' ? 'page' : undefined}>
-            Workspaces
-          </Link>
-          <Link href="/admin/keys" aria-current={route.name === 'keys' ? 'page' : undefined}>
-            API keys
-          </Link>
+          <AdminLinks route={route} />
         </nav>
       </header>
       <div className="admin-body">

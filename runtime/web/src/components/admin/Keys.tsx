@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { describeError, type ApiKey, type ApiKeyCreated } from '../../api.js';
 import { useApp } from '../../context.js';
-import { Dialog } from '../Dialog.js';
+import { ConfirmDialog, Dialog } from '../Dialog.js';
 import { ErrorBox, issuesOf } from './Admin.js';
 
 const date = (iso: string | null) => (iso ? new Date(iso).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' }) : '—');
@@ -178,19 +178,9 @@ export function Keys() {
           </button>
         </div>
       </Dialog>
-      <Dialog open={revoking !== null} title="Revoke key?" onClose={() => setRevoking(null)}>
-        <p>
-          Revoke <strong>{revoking?.name}</strong>? Anything using it stops working at once.
-        </p>
-        <div className="actions">
-          <button type="button" className="button ghost" onClick={() => setRevoking(null)}>
-            Cancel
-          </button>
-          <button type="button" className="button danger" onClick={() => void revoke()}>
-            Revoke
-          </button>
-        </div>
-      </Dialog>
+      <ConfirmDialog open={revoking !== null} title="Revoke key?" action="Revoke" onCancel={() => setRevoking(null)} onConfirm={() => void revoke()}>
+        Revoke <strong>{revoking?.name}</strong>? Anything using it stops working at once.
+      </ConfirmDialog>
     </section>
   );
 }

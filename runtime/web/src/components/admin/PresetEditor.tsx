@@ -9,7 +9,7 @@ import { useApp } from '../../context.js';
 import { colorFor } from '../../persona.js';
 import { navigate } from '../../router.js';
 import { Avatar } from '../Avatar.js';
-import { Dialog } from '../Dialog.js';
+import { ConfirmDialog } from '../Dialog.js';
 import { ErrorBox, issuesOf } from './Admin.js';
 
 const BUILTIN_TOOLS = [
@@ -501,19 +501,9 @@ export function PresetEditor({ id }: { id: string | null }) {
         </button>
       </div>
 
-      <Dialog open={confirming} title="Delete preset?" onClose={() => setConfirming(false)}>
-        <p>
-          Delete <strong>{form.name}</strong>? Conversations that use it will need another preset.
-        </p>
-        <div className="actions">
-          <button type="button" className="button ghost" onClick={() => setConfirming(false)}>
-            Cancel
-          </button>
-          <button type="button" className="button danger" onClick={() => void remove()}>
-            Delete
-          </button>
-        </div>
-      </Dialog>
+      <ConfirmDialog open={confirming} title="Delete preset?" action="Delete" onCancel={() => setConfirming(false)} onConfirm={() => void remove()}>
+        Delete <strong>{form.name}</strong>? Conversations that use it will need another preset.
+      </ConfirmDialog>
     </form>
   );
 }

@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { describeError, type Workspace } from '../../api.js';
 import { useApp } from '../../context.js';
-import { Dialog } from '../Dialog.js';
+import { ConfirmDialog, Dialog } from '../Dialog.js';
 import { IconPlus } from '../icons.js';
 import { ErrorBox, issuesOf } from './Admin.js';
 
@@ -111,19 +111,9 @@ export function Workspaces() {
           }}
         />
       )}
-      <Dialog open={deleting !== null} title="Delete workspace?" onClose={() => setDeleting(null)}>
-        <p>
-          Delete <strong>{deleting?.name}</strong>? The folders on disk are kept.
-        </p>
-        <div className="actions">
-          <button type="button" className="button ghost" onClick={() => setDeleting(null)}>
-            Cancel
-          </button>
-          <button type="button" className="button danger" onClick={() => void remove()}>
-            Delete
-          </button>
-        </div>
-      </Dialog>
+      <ConfirmDialog open={deleting !== null} title="Delete workspace?" action="Delete" onCancel={() => setDeleting(null)} onConfirm={() => void remove()}>
+        Delete <strong>{deleting?.name}</strong>? The folders on disk are kept.
+      </ConfirmDialog>
     </section>
   );
 }
