@@ -16,6 +16,7 @@ import { Dialog } from './Dialog.js';
 import { IconChart, IconMail, IconSend, IconStop } from './icons.js';
 import { Markdown } from './Markdown.js';
 import { TurnItem } from './TurnItem.js';
+import { ErrorBox } from './ErrorBox.js';
 
 const wide = () => window.matchMedia('(min-width: 1100px)').matches;
 
@@ -119,9 +120,7 @@ export function Chat({ id, menuButton }: { id: string; menuButton: ReactNode }) 
         <header className="chat-head">{menuButton}</header>
         <div className="empty-state">
           <h1>Conversation unavailable</h1>
-          <p className="alert alert-error" role="alert">
-            {c.error}
-          </p>
+          <ErrorBox error={c.error} />
         </div>
       </div>
     );
@@ -294,11 +293,7 @@ function RenameButton({ title, onRename }: { title: string; onRename(title: stri
             <span>Title</span>
             <input value={value} onChange={(e) => setValue(e.target.value)} maxLength={500} autoFocus />
           </label>
-          {error && (
-            <p className="alert alert-error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorBox error={error} />
           <div className="actions">
             <button type="button" className="button ghost" onClick={() => setOpen(false)}>
               Cancel
@@ -578,11 +573,7 @@ function MailboxDialog({
           </li>
         ))}
       </ul>
-      {error && (
-        <p className="alert alert-error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorBox error={error} />
       <label className="check">
         <input type="checkbox" checked={autoFire} onChange={(e) => void onAutoFire(e.target.checked).catch((err: unknown) => setError(describeError(err)))} />
         <span>Auto-fire: deliver results as soon as the agents finish</span>

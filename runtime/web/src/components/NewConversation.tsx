@@ -9,6 +9,7 @@ import { useApp } from '../context.js';
 import { personaOfPreset } from '../persona.js';
 import { Avatar } from './Avatar.js';
 import { Dialog } from './Dialog.js';
+import { ErrorBox } from './ErrorBox.js';
 
 type Kind = 'agent' | 'room' | 'template';
 const MODES = ['manual', 'round_robin', 'relay', 'debate', 'consensus', 'autopilot'] as const;
@@ -171,11 +172,7 @@ export function NewConversation({ open, onClose, onCreated }: { open: boolean; o
           <span>Title (optional)</span>
           <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={500} placeholder="Named after the first message when empty" />
         </label>
-        {error && (
-          <p className="alert alert-error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorBox error={error} />
         <div className="actions">
           <button type="button" className="button ghost" onClick={onClose}>
             Cancel

@@ -12,6 +12,7 @@ import { useTheme } from '../theme.js';
 import { AdminLinks } from './admin/Admin.js';
 import { IconClose, IconMoon, IconPlus, IconSearch, IconSun } from './icons.js';
 import { NewConversation } from './NewConversation.js';
+import { ErrorBox } from './ErrorBox.js';
 
 const PAGE = 30;
 
@@ -148,11 +149,7 @@ export function Sidebar({ id, route, onClose }: { id: string; route: Route; onCl
       </div>
 
       <nav className="conversation-list" aria-label="Conversation list" aria-busy={loading}>
-        {error && (
-          <p className="alert alert-error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorBox error={error} />
         <ul>
           {items.map((c) => {
             const act = activity.get(c.id);

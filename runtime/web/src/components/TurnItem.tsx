@@ -9,6 +9,7 @@ import { formatCost, formatTokens, inputText, totalUsage, type Part, type Pendin
 import { Avatar } from './Avatar.js';
 import { IconFork, IconTool } from './icons.js';
 import { Markdown } from './Markdown.js';
+import { ErrorBox } from './ErrorBox.js';
 
 const TOOL_STATUS: Record<string, string> = { running: 'running', complete: 'complete', error: 'error', cancelled: 'cancelled' };
 
@@ -109,11 +110,7 @@ function Awaiting({
           Waiting for the client to run <code>{call.tool_name}</code>.
         </p>
       ))}
-      {error && (
-        <p className="alert alert-error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorBox error={error} />
     </div>
   );
 }

@@ -46,20 +46,3 @@ export function issuesOf(error: unknown): string[] {
   const details = (error as { details?: { issues?: { path: string; message: string }[] } })?.details;
   return Array.isArray(details?.issues) ? details.issues.map((i) => `${i.path}: ${i.message}`) : [];
 }
-
-/** An API error with the fields it names, as the admin forms show it. */
-export function ErrorBox({ error, issues = [] }: { error: string | null; issues?: string[] }) {
-  if (!error) return null;
-  return (
-    <div className="alert alert-error" role="alert">
-      <p>{error}</p>
-      {issues.length > 0 && (
-        <ul>
-          {issues.map((i) => (
-            <li key={i}>{i}</li>
-          ))}
-        </ul>
-      )}
-    </div>
-  );
-}

@@ -3,7 +3,8 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { describeError, type ApiKey, type ApiKeyCreated } from '../../api.js';
 import { useApp } from '../../context.js';
 import { ConfirmDialog, Dialog } from '../Dialog.js';
-import { ErrorBox, issuesOf } from './Admin.js';
+import { ErrorBox } from '../ErrorBox.js';
+import { issuesOf } from './Admin.js';
 
 const date = (iso: string | null) => (iso ? new Date(iso).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' }) : '—');
 

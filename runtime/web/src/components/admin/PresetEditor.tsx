@@ -10,7 +10,8 @@ import { colorFor } from '../../persona.js';
 import { navigate } from '../../router.js';
 import { Avatar } from '../Avatar.js';
 import { ConfirmDialog } from '../Dialog.js';
-import { ErrorBox, issuesOf } from './Admin.js';
+import { ErrorBox } from '../ErrorBox.js';
+import { issuesOf } from './Admin.js';
 
 const BUILTIN_TOOLS = [
   { name: 'current_time', label: 'current_time — the date and time' },

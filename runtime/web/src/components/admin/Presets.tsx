@@ -5,6 +5,7 @@ import { personaOfPreset } from '../../persona.js';
 import { Link } from '../../router.js';
 import { Avatar } from '../Avatar.js';
 import { IconPlus } from '../icons.js';
+import { ErrorBox } from '../ErrorBox.js';
 
 export function Presets() {
   const { presets, reloadPresets } = useApp();
@@ -21,11 +22,7 @@ export function Presets() {
         </Link>
       </div>
       <p className="muted">An agent: its model (with fallbacks), system prompt, tools, MCP servers, subagents and persona.</p>
-      {error && (
-        <p className="alert alert-error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorBox error={error} />
       {presets.length === 0 && !error && <p className="muted">No presets yet.</p>}
       <ul className="card-list">
         {presets.map((p) => {

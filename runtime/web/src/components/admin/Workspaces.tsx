@@ -4,7 +4,8 @@ import { describeError, type Workspace } from '../../api.js';
 import { useApp } from '../../context.js';
 import { ConfirmDialog, Dialog } from '../Dialog.js';
 import { IconPlus } from '../icons.js';
-import { ErrorBox, issuesOf } from './Admin.js';
+import { ErrorBox } from '../ErrorBox.js';
+import { issuesOf } from './Admin.js';
 
 interface Folder {
   path: string;
@@ -59,11 +60,7 @@ export function Workspaces() {
         </button>
       </div>
       <p className="muted">Folders an agent may read and write with its file tools. Relative paths live under the data directory.</p>
-      {error && (
-        <p className="alert alert-error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorBox error={error} />
       {items?.length === 0 && <p className="muted">No workspaces yet.</p>}
       <ul className="card-list">
         {items?.map((w) => (
