@@ -80,17 +80,7 @@ export interface WorkspaceFolder {
   writable: boolean;
 }
 
-export interface Participant {
-  preset_id: string;
-  handle: string;
-  display_name?: string;
-  title?: string;
-  avatar_url?: string;
-  color?: string;
-  /** Weight for autopilot's weighted draw; side for debates. */
-  weight?: number;
-  side?: string;
-}
+export type { Participant };
 
 export const CONVERSATION_MODES = ['single', 'manual', 'round_robin', 'relay', 'debate', 'consensus', 'autopilot'] as const;
 export type ConversationMode = (typeof CONVERSATION_MODES)[number];
@@ -108,6 +98,7 @@ export type SessionType = (typeof SESSION_TYPES)[number];
 
 /** Who speaks in a room (the wire type, shared with the event protocol). */
 export type { Speaker } from '../../shared/protocol/events.js';
+import type { Participant } from '../../shared/protocol/api.js';
 import type { Speaker } from '../../shared/protocol/events.js';
 
 /** Token usage of one model; summed per session and per conversation. */

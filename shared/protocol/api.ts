@@ -203,6 +203,8 @@ export const participantSchema = z.strictObject({
   weight: z.number().min(0).max(1000).optional(),
   side: z.string().max(80).optional(),
 });
+/** A persona in a room: its preset and how it is shown; weight for autopilot's weighted draw, side for debates. */
+export type Participant = z.output<typeof participantSchema>;
 
 const participantsSchema = z
   .array(participantSchema)

@@ -3,6 +3,7 @@
  * conversation's participants (rooms), the speaker on the events, or the
  * preset's persona (one-agent chats).
  */
+import type { Participant } from '../../../shared/protocol/api.js';
 import type { Conversation, Preset } from './api.js';
 import type { Speaker } from './turns.js';
 
@@ -16,14 +17,7 @@ export interface Persona {
   presetId: string | null;
 }
 
-export interface Participant {
-  preset_id: string;
-  handle: string;
-  display_name?: string;
-  title?: string;
-  avatar_url?: string;
-  color?: string;
-}
+export type { Participant };
 
 /** Distinct, readable-on-both-themes colours for personas without one. */
 const PALETTE = ['#6366f1', '#0ea5e9', '#10b981', '#f59e0b', '#ef4444', '#a855f7', '#14b8a6', '#ec4899', '#84cc16', '#f97316'];
