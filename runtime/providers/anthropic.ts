@@ -20,6 +20,7 @@
  */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
 import { sdkErrorToProviderError } from './sdk-errors.js';
+import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
 import {
   type ChatMessage,
   type ContentPart,
@@ -62,58 +63,39 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
     maxRetries: 0,
     timeout: timeoutMs,
   });
-  const site = (model?: string): FailureSite => ({
-    provider: options.name,
-    baseURL: options.baseURL,
-    ...(model !== undefined ? { model } : {}),
-    ...(options.apiKeyEnv !== undefined ? { apiKeyEnv: options.apiKeyEnv } : {}),
-  });
-
   return {
     name: options.name,
 
-    async *stream(request: StreamRequest): AsyncGenerator<StreamPart> {
-      const where = site(request.model);
-      const { system, messages } = toAnthropicMessages(request.messages);
-      const body = {
-        max_tokens: DEFAULT_MAX_TOKENS,
-        ...request.settings,
-        model: request.model,
-        messages,
-        ...(system ? { system } : {}),
-        ...(request.tools?.length
-          ? {
-              tools: request.tools.map((tool) => ({
-                name: tool.name,
-                description: tool.description,
-                input_schema: tool.parameters as Anthropic.Messages.Tool.InputSchema,
-              })),
-            }
-          : {}),
-        stream: true,
-      } as Anthropic.Messages.MessageCreateParamsStreaming;
-
-      let events: AsyncIterable<WireEvent>;
-      try {
-        events = await client.messages.create(body, { signal: request.signal });
-      } catch (error) {
-        throw toProviderError(error, where, request.signal, { timeoutMs, started: false });
-      }
-
-      const state = new EventReader();
-      try {
-        for await (const event of events) {
-          yield* state.read(event);
-        }
-      } catch (error) {
-        throw toProviderError(error, where, request.signal, { timeoutMs, started: true });
-      }
-      // The SDK ends the iteration quietly when the signal aborts.
-      if (request.signal.aborted) throw providerError('aborted', where);
-      if (!state.stopped) {
-        throw providerError('stream_broken', where, { detail: 'the server closed the stream before message_stop' });
-      }
-      yield* state.finish();
+    stream(request: StreamRequest): AsyncIterable<StreamPart> {
+      const where = failureSite(options, request.model);
+      return readSdkStream({
+        where,
+        signal: request.signal,
+        body: () => {
+          const { system, messages } = toAnthropicMessages(request.messages);
+          return {
+            max_tokens: DEFAULT_MAX_TOKENS,
+            ...request.settings,
+            model: request.model,
+            messages,
+            ...(system ? { system } : {}),
+            ...(request.tools?.length
+              ? {
+                  tools: request.tools.map((tool) => ({
+                    name: tool.name,
+                    description: tool.description,
+                    input_schema: tool.parameters as Anthropic.Messages.Tool.InputSchema,
+                  })),
+                }
+              : {}),
+            stream: true,
+          } as Anthropic.Messages.MessageCreateParamsStreaming;
+        },
+        open: (body: Anthropic.Messages.MessageCreateParamsStreaming) => client.messages.create(body, { signal: request.signal }),
+        reader: new EventReader(),
+        toError: (error, started) => toProviderError(error, where, request.signal, { timeoutMs, started }),
+        unfinished: 'before message_stop',
+      });
     },
 
     async check(signal: AbortSignal) {
@@ -121,7 +103,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
         const page = await client.models.list({ limit: 20 }, { signal, timeout: CHECK_TIMEOUT_MS });
         return { ok: true, detail: `${page.data.length} models listed` };
       } catch (error) {
-        return { ok: false, detail: toProviderError(error, site(), signal, { timeoutMs: CHECK_TIMEOUT_MS, started: false }).message };
+        return { ok: false, detail: toProviderError(error, failureSite(options), signal, { timeoutMs: CHECK_TIMEOUT_MS, started: false }).message };
       }
     },
   };
@@ -139,8 +121,9 @@ type OpenBlock =
  * Turns events into parts, remembering the open content blocks by index and
  * the usage numbers (input side from message_start, output from message_delta).
  */
-class EventReader {
-  stopped = false;
+class EventReader implements WireReader<WireEvent> {
+  /** message_stop has arrived. */
+  ended = false;
   private stopReason: string | null = null;
   private readonly blocks = new Map<number, OpenBlock>();
   private usage = { input: 0, cacheRead: 0, cacheCreation: 0, output: 0, thinking: 0 };
@@ -198,7 +181,7 @@ class EventReader {
         this.addUsage(event.usage);
         return;
       case 'message_stop':
-        this.stopped = true;
+        this.ended = true;
         return;
     }
   }

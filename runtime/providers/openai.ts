@@ -17,6 +17,7 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { sdkErrorToProviderError } from './sdk-errors.js';
+import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
 import {
   type ChatMessage,
   type ContentPart,
@@ -63,48 +64,28 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     maxRetries: 0,
     timeout: timeoutMs,
   });
-  const site = (model?: string): FailureSite => ({
-    provider: options.name,
-    baseURL: options.baseURL,
-    ...(model !== undefined ? { model } : {}),
-    ...(options.apiKeyEnv !== undefined ? { apiKeyEnv: options.apiKeyEnv } : {}),
-  });
-
   return {
     name: options.name,
 
-    async *stream(request: StreamRequest): AsyncGenerator<StreamPart> {
-      const where = site(request.model);
-      const body = {
-        ...request.settings,
-        model: request.model,
-        messages: toOpenAIMessages(request.messages),
-        ...(request.tools?.length ? { tools: request.tools.map(toOpenAITool) } : {}),
-        stream: true,
-        stream_options: { include_usage: true },
-      } as OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
-
-      let chunks: AsyncIterable<WireChunk>;
-      try {
-        chunks = await client.chat.completions.create(body, { signal: request.signal });
-      } catch (error) {
-        throw toProviderError(error, where, request.signal, { timeoutMs, started: false });
-      }
-
-      const state = new ChunkReader();
-      try {
-        for await (const chunk of chunks) {
-          yield* state.read(chunk);
-        }
-      } catch (error) {
-        throw toProviderError(error, where, request.signal, { timeoutMs, started: true });
-      }
-      // The SDK ends the iteration quietly when the signal aborts.
-      if (request.signal.aborted) throw providerError('aborted', where);
-      if (!state.finishReason) {
-        throw providerError('stream_broken', where, { detail: 'the server closed the stream without a finish_reason' });
-      }
-      yield* state.finish();
+    stream(request: StreamRequest): AsyncIterable<StreamPart> {
+      const where = failureSite(options, request.model);
+      return readSdkStream({
+        where,
+        signal: request.signal,
+        body: () =>
+          ({
+            ...request.settings,
+            model: request.model,
+            messages: toOpenAIMessages(request.messages),
+            ...(request.tools?.length ? { tools: request.tools.map(toOpenAITool) } : {}),
+            stream: true,
+            stream_options: { include_usage: true },
+          }) as OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming,
+        open: (body: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming) => client.chat.completions.create(body, { signal: request.signal }),
+        reader: new ChunkReader(),
+        toError: (error, started) => toProviderError(error, where, request.signal, { timeoutMs, started }),
+        unfinished: 'without a finish_reason',
+      });
     },
 
     async check(signal: AbortSignal) {
@@ -112,7 +93,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
         const page = await client.models.list({ signal, timeout: CHECK_TIMEOUT_MS });
         return { ok: true, detail: `${page.data.length} models listed` };
       } catch (error) {
-        return { ok: false, detail: toProviderError(error, site(), signal, { timeoutMs: CHECK_TIMEOUT_MS, started: false }).message };
+        return { ok: false, detail: toProviderError(error, failureSite(options), signal, { timeoutMs: CHECK_TIMEOUT_MS, started: false }).message };
       }
     },
   };
@@ -132,11 +113,16 @@ interface ReasoningDelta {
  * (closed when `finish_reason` arrives, or when a new call takes the index).
  * Usage is kept and given once, before the finish part.
  */
-class ChunkReader {
-  finishReason: FinishReason | undefined;
+class ChunkReader implements WireReader<WireChunk> {
+  private finishReason: FinishReason | undefined;
   private usage: TokenUsage | undefined;
   private reasoningOpen = false;
   private readonly openCalls = new Map<number, string>();
+
+  /** A finish_reason has arrived. */
+  get ended(): boolean {
+    return this.finishReason !== undefined;
+  }
 
   *read(chunk: WireChunk): Generator<StreamPart> {
     // Only the first choice matters: we never ask for n > 1.
