@@ -880,9 +880,12 @@ async function main(): Promise<number> {
   const benchDelay = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
   let runtimePeakRssKb = statusKbOf(runtimeProcesses, 'VmRSS');
   const rssBeforeKb = runtimePeakRssKb;
+  // Runtime CPU over time, to price the steady state alone (no session starts or commits).
+  const cpuTimeline: { at: number; seconds: number }[] = [];
   const rssTimer = setInterval(() => {
     const rss = statusKbOf(runtimeProcesses, 'VmRSS');
     if (rss > runtimePeakRssKb) runtimePeakRssKb = rss;
+    cpuTimeline.push({ at: now(), seconds: cpuSecondsOf(runtimeProcesses) });
   }, 200);
   const redisPort = redis ? Number(new URL(redis.url).port) : 0;
   const postgresPort = postgres ? Number(new URL(postgres.url).port) : 0;
@@ -971,6 +974,17 @@ async function main(): Promise<number> {
     }
   }
   const steady = steadyValues.length > 0 ? summarize(steadyValues) : null;
+  // Runtime CPU per token while every session streamed: the first and last CPU
+  // samples inside that span, over the tokens sent between them.
+  let steadyCpuMicrosPerToken = Number.NaN;
+  const inSteady = cpuTimeline.filter((s) => s.at >= allStreamingFrom && s.at <= firstEndAt);
+  if (inSteady.length >= 2) {
+    const from = inSteady[0]!;
+    const to = inSteady.at(-1)!;
+    let tokensBetween = 0;
+    for (let slot = 0; slot < SLOTS; slot++) if (sendAt[slot]! >= from.at && sendAt[slot]! < to.at) tokensBetween += 1;
+    if (tokensBetween > 0) steadyCpuMicrosPerToken = ((to.seconds - from.seconds) * 1e6) / tokensBetween;
+  }
 
   let sent = 0;
   let lost = 0;
@@ -1057,6 +1071,7 @@ async function main(): Promise<number> {
     node: process.version,
     latencyMs: overall,
     steadyLatencyMs: steady,
+    steadyCpuMicrosPerToken,
     postLatencyMs: post,
     lastTokenToTerminalMs: tail,
     windowSeconds,
@@ -1189,6 +1204,7 @@ function printResult(r: any, checks: { name: string; met: boolean; detail: strin
     ...(r.sessions === 1 ? ([['end-to-end tokens/s (first write → last read)', int(r.e2eTokensPerSecond)]] as [string, string][]) : []),
     ['tokens per TEXT_MESSAGE_CONTENT event', r.tokensPerContentEvent.toFixed(2)],
     ['runtime CPU per token received (µs)', int((r.cpu.runtime * r.windowSeconds * 1e6) / Math.max(1, r.received))],
+    ['… in the steady state only (µs)', Number.isFinite(r.steadyCpuMicrosPerToken) ? int(r.steadyCpuMicrosPerToken) : '—'],
     [
       r.workers > 1 ? `runtime peak RSS, sum of ${r.workers + 1} processes (before run)` : 'runtime peak RSS (before run)',
       `${mib(r.runtimePeakRssKb)} (${mib(r.runtimeRssBeforeKb)})`,
