@@ -38,11 +38,18 @@ export function resumeCursor(req: Request): string | null {
   return cursor;
 }
 
+/**
+ * Sends the SSE response head. The body is delimited by closing the
+ * connection rather than by chunked encoding: every event is then one plain
+ * socket write instead of a chunk header, the data and a CRLF (see
+ * docs/decisions.md). Clients reconnect for the next stream anyway.
+ */
 export function openSse(res: Response): void {
   res.status(200);
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
   res.setHeader('Cache-Control', 'no-cache, no-transform');
-  res.setHeader('Connection', 'keep-alive');
+  res.setHeader('Connection', 'close');
+  res.removeHeader('Transfer-Encoding');
   res.setHeader('X-Accel-Buffering', 'no');
   res.flushHeaders();
   res.write(': connected\n\n');
