@@ -18,6 +18,9 @@
  * published batch names its predecessor, the reader knows when it has missed
  * something (a message lost while reconnecting, entries appended before its
  * SUBSCRIBE took effect) and then reads the gap from the stream with XRANGE.
+ * A batch appended by this process reaches its followers here from the
+ * script's reply (which names the predecessor too), a moment before its
+ * pub/sub message, which is then skipped after reading its first two lines.
  *
  * Connections per RedisEventLog: `commands` (auto-pipelined) and `reader`
  * (SUBSCRIBE only). RedisBus has a publisher and a subscriber connection.
@@ -74,26 +77,38 @@ const START = '0-0';
 
 /**
  * KEYS[1] the stream; ARGV[1] MAXLEN; ARGV[2] the live channel; ARGV[3..] the
- * events' JSON. Returns the new ids. Publishes `prev \n id \n json \n id \n json …`
- * where prev is the id of the entry before the batch (0-0 for a new stream).
- * JSON text never contains a raw newline, so the message splits on '\n'.
+ * events' JSON. Returns `[prev, id, id, …]`: the id of the entry before the
+ * batch (0-0 for a new stream), then the new ids. Publishes
+ * `prev \n last \n id \n json \n id \n json …` where last is the batch's last
+ * id. JSON text never contains a raw newline, so the message splits on '\n'.
  */
 const APPEND_SCRIPT = `
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local message = { last[1] and last[1][1] or '0-0' }
-local ids = {}
+local prev = last[1] and last[1][1] or '0-0'
+local ids = { prev }
+local entries = {}
 for i = 3, #ARGV do
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
   ids[#ids + 1] = id
-  message[#message + 1] = id
-  message[#message + 1] = ARGV[i]
+  entries[#entries + 1] = id
+  entries[#entries + 1] = ARGV[i]
 end
 redis.call('PERSIST', KEYS[1])
-redis.call('PUBLISH', ARGV[2], table.concat(message, '\\n'))
+redis.call('PUBLISH', ARGV[2], prev .. '\\n' .. ids[#ids] .. '\\n' .. table.concat(entries, '\\n'))
 return ids
 `;
 
 type AppendCommand = (key: string, maxLen: number, channel: string, ...events: string[]) => Promise<string[]>;
+
+interface QueuedAppend {
+  key: string;
+  events: LogEvent[];
+  json: string[];
+  resolve: (ids: string[]) => void;
+  reject: (error: unknown) => void;
+}
+
+const NEWLINE = 0x0a;
 
 type FollowItem = LogEntry | { reset: true };
 
@@ -105,7 +120,7 @@ interface Watch {
   followers: Set<FollowerQueue>;
   /** True while the reader reads a gap from the stream; live messages wait in `held`. */
   syncing: boolean;
-  held: string[];
+  held: Buffer[];
 }
 
 export class RedisEventLog implements EventLog {
@@ -118,7 +133,7 @@ export class RedisEventLog implements EventLog {
   private readonly reader: Redis;
 
   /** Appends waiting for this turn of the event loop to end (see sendAppends). */
-  private appendQueue: { key: string; json: string[]; resolve: (ids: string[]) => void; reject: (error: unknown) => void }[] = [];
+  private appendQueue: QueuedAppend[] = [];
   /** Followed keys by live channel name. */
   private readonly watched = new Map<string, Watch>();
   private readerConnectedBefore = false;
@@ -145,7 +160,9 @@ export class RedisEventLog implements EventLog {
     this.reader = new Redis(url, readerOptions);
     this.reader.on('error', (error: Error) => this.logger.warn({ err: error }, 'event log reader connection error'));
     this.reader.on('ready', () => this.onReaderReady());
-    this.reader.on('message', (channel: string, message: string) => this.onLive(channel, message));
+    // Buffers, not strings: a batch this process appended itself is recognised
+    // from its first line and skipped without decoding the rest.
+    this.reader.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onLive(channel.toString(), message));
   }
 
   async append(key: string, events: LogEvent[]): Promise<string[]> {
@@ -153,7 +170,7 @@ export class RedisEventLog implements EventLog {
     if (events.length === 0) return [];
     const json = events.map((event) => JSON.stringify(event));
     return new Promise<string[]>((resolve, reject) => {
-      this.appendQueue.push({ key, json, resolve, reject });
+      this.appendQueue.push({ key, events, json, resolve, reject });
       if (this.appendQueue.length === 1) setImmediate(() => this.sendAppends());
     });
   }
@@ -168,9 +185,29 @@ export class RedisEventLog implements EventLog {
   private sendAppends(): void {
     const queued = this.appendQueue;
     this.appendQueue = [];
-    for (const { key, json, resolve, reject } of queued) {
-      this.appendBatch(this.key(key), this.maxLen, this.channel(key), ...json).then((ids) => resolve(ids.map(String)), reject);
+    for (const append of queued) {
+      this.appendBatch(this.key(append.key), this.maxLen, this.channel(append.key), ...append.json).then((reply) => {
+        const ids = reply.slice(1).map(String);
+        this.deliverOwn(append, String(reply[0]), ids);
+        append.resolve(ids);
+      }, append.reject);
     }
+  }
+
+  /**
+   * Hands a batch this process appended to its own followers as soon as Redis
+   * confirms it, without waiting for (and decoding) its pub/sub message. Only
+   * when the batch directly follows what the followers already have: if an
+   * entry in between has not reached this process yet, the live message (or a
+   * gap read) delivers the batch in order instead.
+   */
+  private deliverOwn(append: QueuedAppend, prev: string, ids: string[]): void {
+    const watch = this.watched.get(this.channel(append.key));
+    if (!watch || watch.syncing || compareIds(prev, watch.lastId) > 0) return;
+    this.deliver(
+      watch,
+      ids.map((id, i) => ({ id, event: append.events[i]!, json: append.json[i]! })),
+    );
   }
 
   async read(key: string, after: string | null, limit?: number): Promise<ReadResult> {
@@ -415,22 +452,27 @@ export class RedisEventLog implements EventLog {
   }
 
   /** A batch published by an append (see APPEND_SCRIPT for the format). */
-  private onLive(channel: string, message: string): void {
+  private onLive(channel: string, message: Buffer): void {
     const watch = this.watched.get(channel);
     if (!watch) return; // nobody here follows this key any more
     if (watch.syncing) {
       watch.held.push(message);
       return;
     }
-    const lines = message.split('\n');
-    if (compareIds(lines[0]!, watch.lastId) > 0) {
+    const prevEnd = message.indexOf(NEWLINE);
+    const lastEnd = message.indexOf(NEWLINE, prevEnd + 1);
+    if (prevEnd < 0 || lastEnd < 0) return this.logger.error({ channel }, 'event log: malformed live message');
+    // Ids are ASCII: read them without decoding the whole message.
+    if (compareIds(message.toString('latin1', prevEnd + 1, lastEnd), watch.lastId) <= 0) return; // delivered already (our own append)
+    if (compareIds(message.toString('latin1', 0, prevEnd), watch.lastId) > 0) {
       // Something between our position and this batch never reached us: read it all from the stream.
       watch.held.push(message);
       void this.sync(channel, watch);
       return;
     }
+    const lines = message.toString('utf8', lastEnd + 1).split('\n');
     const entries: LogEntry[] = [];
-    for (let i = 1; i + 1 < lines.length; i += 2) {
+    for (let i = 0; i + 1 < lines.length; i += 2) {
       const entry = this.parseEntry(lines[i]!, lines[i + 1]!);
       if (entry) entries.push(entry);
     }

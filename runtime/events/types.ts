@@ -60,6 +60,8 @@ export interface EventLog {
    * If the cursor cannot be continued (see ReadResult.reset) the first item
    * yielded is `{ reset: true }` and following continues from the oldest
    * retained entry.
+   * Entries are shared by every follower (and, for Redis, with the appender):
+   * read them, never change them.
    */
   follow(key: string, options: FollowOptions): AsyncIterable<LogEntry | { reset: true }>;
 

@@ -455,6 +455,33 @@ describeWith('redis', 'redis', () => {
       expectStrictlyIncreasing(entryIds(items));
     });
 
+    it('gives followers on two processes every entry of a key both append to, once and in order', async () => {
+      // Each log delivers its own appends from the script's reply and the
+      // other's from pub/sub; interleaved, neither may skip, repeat or reorder.
+      const logs = [factory.log(), factory.log()];
+      opened.push(...logs);
+      const key = newKey('two-writers');
+      const total = 2 * 300;
+      const followers = logs.map((log) => startFollower(log, key, null, total, 30_000));
+      await sleep(100);
+      await Promise.all(
+        logs.map(async (log, writer) => {
+          for (let i = 0; i < total / 2; i++) {
+            await log.append(key, [{ n: i, writer }]);
+            if (i % 7 === writer) await sleep(0);
+          }
+        }),
+      );
+      for (const items of await Promise.all(followers.map((f) => f.done))) {
+        expect(items).toHaveLength(total);
+        expectStrictlyIncreasing(entryIds(items));
+        for (const writer of [0, 1]) {
+          const own = items.flatMap((item) => ('reset' in item || item.event.writer !== writer ? [] : [item.event.n]));
+          expect(own).toEqual(range(0, total / 2 - 1));
+        }
+      }
+    });
+
     it('delivers bus messages between separate connections', async () => {
       const publisher = factory.bus();
       const subscriber = factory.bus();
