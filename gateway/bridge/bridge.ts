@@ -280,6 +280,7 @@ export class Bridge {
       bind: (adapter, place, user, conversationId) => this.bind(adapter, place, user, conversationId),
       rebind: (subscription, user, conversationId) => this.rebind(subscription, user, conversationId),
       roomSubscription: (adapter, place) => this.roomSubscription(adapter, place),
+      commandSubscriptions: (adapter, place) => this.commandSubscriptions(adapter, place),
       roomTemplates: () => this.roomTemplates(),
       forgetRoom: (conversationId) => void this.rooms.delete(conversationId),
       openThread: (adapter, place, fromMessageId, title) => this.openThread(adapter, place, fromMessageId, title),
@@ -365,16 +366,29 @@ export class Bridge {
    */
   private async roomSubscription(adapter: PlatformAdapter, place: Place): Promise<Subscription | null> {
     const own = await this.findSubscription(adapter, place);
-    if (own || adapter.platform !== 'slack' || place.isDirect || place.threadId !== null) return own;
-    const prefix = `${adapter.platform}:${place.key}/`;
-    const candidates = [...this.subscriptions.entries()]
-      .filter(([key]) => key.startsWith(prefix))
-      .map(([, subscription]) => subscription)
-      .sort((a, b) => b.lastActivityAt - a.lastActivityAt);
-    for (const candidate of candidates) {
+    if (own) return own;
+    for (const candidate of this.followedThreadsOf(adapter, place)) {
       if ((await this.roomPersonasOf(candidate.conversationId)).length > 0) return candidate;
     }
     return null;
+  }
+
+  private async commandSubscriptions(adapter: PlatformAdapter, place: Place): Promise<Subscription[]> {
+    const own = await this.findSubscription(adapter, place);
+    return own ? [own] : this.followedThreadsOf(adapter, place);
+  }
+
+  /**
+   * On Slack, whose slash commands carry no thread: the followed threads of
+   * a channel, most recently active first. Empty for other places.
+   */
+  private followedThreadsOf(adapter: PlatformAdapter, place: Place): Subscription[] {
+    if (adapter.platform !== 'slack' || place.isDirect || place.threadId !== null) return [];
+    const prefix = `${adapter.platform}:${place.key}/`;
+    return [...this.subscriptions.entries()]
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([, subscription]) => subscription)
+      .sort((a, b) => b.lastActivityAt - a.lastActivityAt);
   }
 
   /** The room templates, remembered for a minute. */

@@ -9,6 +9,8 @@
  *   /stop           interrupt what runs (the answer then ends with "⏹️ Stopped.")
  *   /preset [id]    show the presets, or switch this conversation's preset
  *   /status         what runs, the model, the usage
+ *   /approve        run the tool calls waiting for approval here
+ *   /deny [reason]  refuse them (the model is told, with the reason)
  *   /room <template>, /personas, /persona-add <preset_id> <handle>,
  *   /persona-remove <handle>, /mode <mode>, /autopilot start [topic] | stop
  *
@@ -36,6 +38,13 @@ export const COMMANDS: CommandSpec[] = [
     ephemeral: true,
   },
   { name: 'status', description: 'What is running, the model and the usage', ephemeral: true },
+  { name: 'approve', description: 'Let the agent run the tool calls waiting for approval', ephemeral: false },
+  {
+    name: 'deny',
+    description: 'Refuse the tool calls waiting for approval',
+    options: [{ name: 'reason', description: 'Told to the agent', required: false }],
+    ephemeral: false,
+  },
   ...ROOM_COMMANDS,
 ];
 
@@ -85,6 +94,11 @@ export interface CommandHost {
    * itself, the room thread of that channel active most recently.
    */
   roomSubscription(adapter: PlatformAdapter, place: Place): Promise<Subscription | null>;
+  /**
+   * The subscriptions a command may mean: the place's own, or on Slack for a
+   * channel not bound itself, its followed threads, most recently active first.
+   */
+  commandSubscriptions(adapter: PlatformAdapter, place: Place): Promise<Subscription[]>;
   /** The room templates (cached for a minute). */
   roomTemplates(): Promise<RoomTemplate[]>;
   /** Drops what the bridge remembers of a room's participants (after a change). */
@@ -109,6 +123,10 @@ export async function runCommand(host: CommandHost, adapter: PlatformAdapter, co
       return preset(host, adapter, command);
     case 'status':
       return status(host, adapter, command);
+    case 'approve':
+      return answerApprovals(host, adapter, command, true);
+    case 'deny':
+      return answerApprovals(host, adapter, command, false);
     default:
       if (await runRoomCommand(host, adapter, command)) return;
       return command.respond(`Unknown command /${command.name}.`, { ephemeral: true });
@@ -221,6 +239,53 @@ async function status(host: CommandHost, adapter: PlatformAdapter, command: Inbo
   if (subscription.backgroundRuns.size > 0) lines.push(`**Background agents** ${subscription.backgroundRuns.size} running`);
   lines.push(`**Usage** ${usageLine(conversation.usage)}`);
   await command.respond(lines.join('\n'), { ephemeral: true });
+}
+
+/** A tool call a session left waiting for a person (in the session's `pending.calls`). */
+interface PendingCall {
+  tool_call_id: string;
+  tool_name: string;
+  kind: string;
+}
+
+/**
+ * Answers the calls waiting for approval in this place's conversation: all of
+ * them, approved or denied. The answer starts the next session, which the
+ * subscription renders like any other.
+ */
+async function answerApprovals(host: CommandHost, adapter: PlatformAdapter, command: InboundCommand, approved: boolean): Promise<void> {
+  const candidates = await host.commandSubscriptions(adapter, command.place);
+  if (candidates.length === 0) return command.respond(NOT_HERE, { ephemeral: true });
+  const user = host.userClient(command.place, command.user);
+  for (const subscription of candidates) {
+    const calls = (await waitingCalls(user, subscription.conversationId)).filter((call) => call.kind === 'approval');
+    if (calls.length === 0) continue;
+    const reason = approved ? '' : clip((command.options.reason ?? command.text).trim(), 500);
+    await user.sendMessage(subscription.conversationId, {
+      approvals: calls.map((call) => ({ tool_call_id: call.tool_call_id, approved, ...(reason ? { reason } : {}) })),
+      on_busy: 'reject',
+    });
+    const tools = [...new Set(calls.map((call) => `\`${call.tool_name}\``))].join(', ');
+    return command.respond(approved ? `✅ ${command.user.name} approved ${tools}.` : `🚫 ${command.user.name} denied ${tools}${reason ? `: ${reason}` : '.'}`);
+  }
+  return command.respond('Nothing here is waiting for approval.', { ephemeral: true });
+}
+
+/** The calls the conversation's latest session waits on (none unless it is awaiting input). */
+async function waitingCalls(user: ConclaveClient, conversationId: string): Promise<PendingCall[]> {
+  let cursor: string | undefined;
+  let latest: { status: string; pending: unknown } | undefined;
+  // Sessions are listed oldest first: the latest is on the last page.
+  do {
+    const page = await user.listSessions(conversationId, { limit: 200, ...(cursor ? { cursor } : {}) });
+    latest = page.items.at(-1) ?? latest;
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  const calls = (latest?.pending as { calls?: unknown } | null | undefined)?.calls;
+  if (latest?.status !== 'awaiting_input' || !Array.isArray(calls)) return [];
+  return calls.filter(
+    (call): call is PendingCall => typeof call?.tool_call_id === 'string' && typeof call?.tool_name === 'string' && typeof call?.kind === 'string',
+  );
 }
 
 /** Sums a usage-by-model record: tokens in and out, and cost. */

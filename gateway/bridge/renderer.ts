@@ -294,7 +294,7 @@ export class TurnRenderer {
       const calls = Array.isArray(value.calls) ? (value.calls as Array<Record<string, unknown>>) : [];
       const approval = calls.find((c) => c.kind === 'approval');
       if (questions.length > 0) this.lastLine = `❓ ${questions.join(' / ')}`;
-      else if (approval) this.lastLine = `⏸️ waiting for approval of \`${String(approval.tool_name ?? 'a tool')}\``;
+      else if (approval) this.lastLine = `⏸️ waiting for approval of \`${String(approval.tool_name ?? 'a tool')}\`: /approve or /deny`;
       else this.lastLine = '⏸️ waiting for input';
     }
   }

@@ -26,6 +26,7 @@ import { ConclaveClient } from '../../shared/client/index.js';
 import { findFences, splitPieces } from '../../shared/text/index.js';
 import { startFakeDiscord, type FakeDiscord } from '../fakes/discord.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
+import { callToolThenReport, GUARDED_PRESET } from '../support/approvals.js';
 import { platformContract } from '../support/platform-contract.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { waitFor } from '../fakes/plumbing.js';
@@ -278,6 +279,45 @@ describe('the Discord gateway end to end', () => {
     const conversationId = await conversationOf(threadKey(question));
     const sessions = await client.listSessions(conversationId);
     expect(sessions.items.at(-1)?.status).toBe('interrupted');
+  });
+
+  it('/approve runs the tool call waiting for approval; /deny refuses the next one with its reason', async () => {
+    await client.createPreset(GUARDED_PRESET);
+    openai.script({ text: 'Hello.' });
+    const question = mention('Hi there');
+    await settled(threadKey(question));
+    const conversationId = await conversationOf(threadKey(question));
+    await client.patchConversation(conversationId, { preset_id: 'guarded' });
+
+    callToolThenReport(openai);
+    const waiting = (n: number) =>
+      discord.waitFor(() => {
+        const lines = botMessages(question).filter((s) => s.message.content.endsWith('⏸️ waiting for approval of `current_time`: /approve or /deny'));
+        return lines.length >= n ? lines : undefined;
+      }, 20_000);
+
+    // Approved: the tool runs and the model answers with its result.
+    discord.userMessage({ content: 'What time is it?', channelId: question });
+    await waiting(1);
+    await settled(threadKey(question));
+    const approve = discord.interaction({ name: 'approve', channelId: question });
+    await discord.waitFor(() => approve.callbacks.find((c) => String(c.data?.content ?? '').includes('approved `current_time`')));
+    const answered = await discord.waitFor(() => botMessages(question).find((s) => s.message.content.startsWith('The tool said: ')), 20_000);
+    expect(answered.message.content).not.toContain('Denied');
+    await settled(threadKey(question));
+    expect((await client.listSessions(conversationId)).items.at(-1)?.status).toBe('completed');
+
+    // Denied with a reason: the model is told why, and nothing waits any more.
+    discord.userMessage({ content: 'And in Tokyo?', channelId: question });
+    await waiting(2);
+    await settled(threadKey(question));
+    const deny = discord.interaction({ name: 'deny', channelId: question, options: [{ name: 'reason', value: 'not now' }] });
+    await discord.waitFor(() => deny.callbacks.find((c) => String(c.data?.content ?? '').includes('denied `current_time`: not now')));
+    await discord.waitFor(() => botMessages(question).find((s) => s.message.content === 'The tool said: Denied by the user: not now'), 20_000);
+    await settled(threadKey(question));
+    const again = discord.interaction({ name: 'approve', channelId: question });
+    await discord.waitFor(() => again.callbacks.find((c) => String(c.data?.content ?? '') === 'Nothing here is waiting for approval.'));
+    expect(openai.chatRequests()).toHaveLength(5);
   });
 
   it('refuses a person not on the allow-list: the configured answer, no binding, no run', async () => {

@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Bridge } from '../../gateway/bridge/index.js';
 import type { InboundCommand, InboundMessage, NativeStream, Place } from '../../gateway/bridge/platform.js';
 import { PlatformError } from '../../gateway/bridge/platform.js';
@@ -28,6 +28,7 @@ import {
 import { ConclaveClient } from '../../shared/client/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startFakeSlack, type FakeSlack, type FakeSlackOptions, type SlackMessage } from '../fakes/slack.js';
+import { callToolThenReport, GUARDED_PRESET } from '../support/approvals.js';
 import { platformContract } from '../support/platform-contract.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime.js';
 import { slackAdapterOn } from '../support/slack-adapter.js';
@@ -804,6 +805,45 @@ describe('Slack end to end: the bridge and a real runtime', () => {
     if (!fakeOptions.streaming?.rejectWith) expect(slack.state.streams.get(done.ts)?.status).toBe('completed');
     else expect(slack.state.streams.size).toBe(0);
     expect(openai.chatRequests()).toHaveLength(1);
+  });
+
+  it('/approve and /deny in the channel answer the thread whose tool call waits for approval', async () => {
+    const slack = await freshSlack();
+    const gateway = await startGateway(slack);
+    await client.createPreset(GUARDED_PRESET);
+    openai.script({ text: 'Hello.' });
+    const question = slack.userMessage({ text: 'hi there', mention: true });
+    await slack.deliverEvent(gateway.eventsUrl, question.mentionEvent ?? {});
+    await slack.waitFor(() => botReplies(slack, question.channel, question.ts).find((m) => m.text === 'Hello.'), 20_000);
+    const bindings = await client.listBindings({ platform: 'slack', key: `${slack.teamId}/${question.channel}/${question.ts}` });
+    const conversationId = bindings.items[0]!.conversation_id;
+    await client.patchConversation(conversationId, { preset_id: 'guarded' });
+
+    callToolThenReport(openai);
+    const ask = async (text: string, waitingReplies: number) => {
+      await slack.deliverEvent(gateway.eventsUrl, slack.userMessage({ text, threadTs: question.ts }).messageEvent);
+      await slack.waitFor(() => {
+        const waiting = botReplies(slack, question.channel, question.ts).filter((m) => m.text.endsWith('waiting for approval of `current_time`: /approve or /deny'));
+        return waiting.length >= waitingReplies ? waiting : undefined;
+      }, 20_000);
+      await vi.waitFor(async () => expect((await client.listSessions(conversationId)).items.at(-1)?.status).toBe('awaiting_input'), { timeout: 10_000 });
+    };
+    const responses = () => slack.state.responseUrlPosts.map((p) => String(p.body.text));
+
+    // The slash command carries no thread: the channel's thread that waits is the one answered.
+    await ask('what time is it?', 1);
+    await slack.deliverSlashCommand(gateway.eventsUrl, { command: '/approve', text: '' });
+    await slack.waitFor(() => responses().find((t) => t.includes('approved `current_time`')));
+    const answered = await slack.waitFor(() => botReplies(slack, question.channel, question.ts).find((m) => m.text.startsWith('The tool said: ')), 20_000);
+    expect(answered.text).not.toContain('Denied');
+
+    await ask('and in Tokyo?', 2);
+    await slack.deliverSlashCommand(gateway.eventsUrl, { command: '/deny', text: 'not now' });
+    await slack.waitFor(() => responses().find((t) => t.includes('denied `current_time`: not now')));
+    await slack.waitFor(() => botReplies(slack, question.channel, question.ts).find((m) => m.text === 'The tool said: Denied by the user: not now'), 20_000);
+    await vi.waitFor(async () => expect((await client.listSessions(conversationId)).items.at(-1)?.status).toBe('completed'), { timeout: 10_000 });
+    await slack.deliverSlashCommand(gateway.eventsUrl, { command: '/approve', text: '' });
+    await slack.waitFor(() => responses().find((t) => t === 'Nothing here is waiting for approval.'));
   });
 
   it('/ask in a channel opens a thread under a starter message and answers there', async () => {
