@@ -119,6 +119,12 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
   const url = listenUrl(config.CONCLAVE_HOST, (server.address() as AddressInfo).port);
   logger.info({ url, database: database.kind, eventLog: eventLog.kind }, 'runtime listening');
 
+  // Idempotency keys live 24 h; expired ones are also taken over on reuse, this keeps the table small.
+  const purgeKeys = setInterval(() => {
+    repos.idempotency.purgeExpired().catch((error: unknown) => logger.warn({ err: error }, 'purging expired idempotency keys failed'));
+  }, 60 * 60_000);
+  purgeKeys.unref();
+
   let closing: Promise<void> | null = null;
   return {
     url,
@@ -127,6 +133,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     close() {
       closing ??= (async () => {
         // Let running sessions finish (their terminal events reach open streams), then stop serving.
+        clearInterval(purgeKeys);
         await runs.drain(config.CONCLAVE_SHUTDOWN_TIMEOUT_SECONDS * 1000);
         await runs.close();
         await new Promise<void>((resolve) => {

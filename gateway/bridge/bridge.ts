@@ -470,10 +470,12 @@ export class Bridge {
     ack?: { place: Place; messageId: string },
   ): Promise<void> {
     subscription.lastRequester = user.id;
+    // The platform message's identity: a delivery repeated after a gateway restart starts nothing new.
+    const requestOptions = ack ? { idempotencyKey: `${adapter.platform}:message:${ack.place.channelId}:${ack.messageId}` } : {};
     try {
       input = await this.withPersonaMentions(subscription.conversationId, input);
       const client = this.userClient(subscription.place, user);
-      const run = await client.sendMessage(subscription.conversationId, { input, on_busy: 'steer' }).catch(async (error: unknown) => {
+      const run = await client.sendMessage(subscription.conversationId, { input, on_busy: 'steer' }, requestOptions).catch(async (error: unknown) => {
         if (!(error instanceof ConclaveApiError && error.status === 404)) throw error;
         // The bound conversation was deleted (from the web UI, say; its binding went with it): start afresh here.
         this.logger.warn({ place: subscription.place.key, conversationId: subscription.conversationId }, 'the bound conversation is gone; starting a fresh one');
@@ -481,7 +483,7 @@ export class Bridge {
         await subscription.stop();
         const fresh = await this.bind(adapter, subscription.place, user);
         fresh.lastRequester = user.id;
-        return client.sendMessage(fresh.conversationId, { input, on_busy: 'steer' });
+        return client.sendMessage(fresh.conversationId, { input, on_busy: 'steer' }, requestOptions);
       });
       this.logger.debug({ conversationId: run.conversation_id, status: run.status }, 'message sent');
       if (ack && run.status === 'steered') await adapter.react(ack.place, ack.messageId, '✅');

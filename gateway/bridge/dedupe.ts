@@ -5,7 +5,9 @@
  * handled in a bounded LRU with a time-to-live and drops repeats.
  *
  * Memory only: a repeat that arrives after a gateway restart is not caught
- * here (Discord does not replay across a fresh IDENTIFY; see docs/gateway.md).
+ * here; the runtime catches it instead, by the message's Idempotency-Key
+ * (bridge.ts `deliver`; Discord does not replay across a fresh IDENTIFY; see
+ * docs/gateway.md).
  */
 
 export interface DeduperOptions {

@@ -68,6 +68,7 @@ export function createApp(ctx: AppContext): express.Express {
   mountRoutes(api, allRoutes(ctx), {
     authenticate: createAuthenticator({ rootToken: ctx.rootToken, users: ctx.repos.users }),
     limitWrites: createWriteLimiter(ctx.config.CONCLAVE_RATE_LIMIT_PER_MINUTE),
+    idempotency: ctx.repos.idempotency,
   });
   app.use(api);
   app.use(webUi({ enabled: ctx.config.CONCLAVE_WEB_UI })); // the web UI at / (runtime/http/web.ts)

@@ -41,6 +41,15 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'Unavailable',
 };
 
+const IDEMPOTENCY_KEY_PARAMETER = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+  description:
+    'Makes a retry safe: the first answer (2xx) is kept for 24 h and a repeat with the same key and body gets it again (header Idempotent-Replayed: true) instead of acting twice. The same key with another body: 422 idempotency_key_reused; while the first is still handled: 409 idempotency_key_in_use.',
+};
+
 export function openApiDocument(routes: AnyRoute[], version: string) {
   const paths: Record<string, Record<string, unknown>> = {};
   const schemas: Record<string, JsonSchema> = {};
@@ -66,7 +75,11 @@ export function openApiDocument(routes: AnyRoute[], version: string) {
       ...(def.access === 'public' ? { security: [] } : {}),
       ...(def.access === 'admin' && { description: 'Needs an administrator token or key.' }),
       ...(def.access === 'service' && { description: 'Needs a service key or an administrator.' }),
-      parameters: [...parameters(toSchema, def.params, 'path'), ...parameters(toSchema, def.query, 'query')],
+      parameters: [
+        ...parameters(toSchema, def.params, 'path'),
+        ...parameters(toSchema, def.query, 'query'),
+        ...(def.idempotent ? [IDEMPOTENCY_KEY_PARAMETER] : []),
+      ],
       ...(def.body && {
         requestBody: { required: true, content: { 'application/json': { schema: toSchema(def.body, 'input') } } },
       }),

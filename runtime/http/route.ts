@@ -4,6 +4,7 @@
  * drives three things: request validation (a 400 naming the field), the
  * handler's typed input, and the OpenAPI document (./openapi.ts).
  */
+import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import type { Principal } from './auth.js';
@@ -27,6 +28,11 @@ export interface HandlerInput<P, Q, B> {
   principal: Principal;
   req: Request;
   res: Response;
+  /**
+   * For handlers that write the response themselves (streams) on an
+   * idempotent route: what a repeat of this request gets instead.
+   */
+  replyForRepeats(reply: Reply): void;
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
@@ -39,6 +45,11 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
+  /**
+   * Honours an `Idempotency-Key` header: the first answer (2xx) is stored and
+   * a repeat with the same key and body gets it again (see docs/api.md).
+   */
+  idempotent?: boolean;
   /** Response schemas by status, for the OpenAPI document; null for no body. */
   responses: Record<number, z.ZodType | null | 'text/event-stream'>;
   /**
@@ -62,7 +73,22 @@ export interface MountOptions {
   authenticate: (req: Request) => Promise<Principal>;
   /** Called for write routes after authentication; throws 429 when over the limit. */
   limitWrites: (principal: Principal) => void;
+  /** Where idempotent routes keep their first answers. */
+  idempotency: IdempotencyStore;
 }
+
+/** The part of the idempotency-key repository (store/repos/idempotency.ts) routes use. */
+export interface IdempotencyStore {
+  claim(
+    userId: string,
+    key: string,
+    fingerprint: string,
+  ): Promise<{ state: 'first' } | { state: 'done'; status: number; body: unknown } | { state: 'in_progress' } | { state: 'other_request' }>;
+  complete(userId: string, key: string, status: number, body: unknown): Promise<void>;
+  release(userId: string, key: string): Promise<void>;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const WRITE_METHODS: Method[] = ['post', 'put', 'patch', 'delete'];
 
@@ -84,17 +110,62 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
         const { access_token: _token, ...rawQuery } = req.query;
         const query = parse('query', def.query, rawQuery);
         const body = def.body ? parse('body', def.body, req.body) : undefined;
-        const reply = await def.handler({ params, query, body, principal, req, res });
-        if (!reply || res.headersSent) return;
-        for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
-        const status = reply.status ?? 200;
-        if (reply.body === undefined) res.status(status).end();
-        else res.status(status).json(reply.body);
+        const key = def.idempotent ? idempotencyKey(req) : null;
+        if (key === null) {
+          send(res, await def.handler({ params, query, body, principal, req, res, replyForRepeats: () => undefined }));
+          return;
+        }
+        const fingerprint = createHash('sha256').update(`${req.method} ${req.path}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
+        const claim = await options.idempotency.claim(principal.userId, key, fingerprint);
+        if (claim.state === 'done') {
+          send(res, { status: claim.status, body: claim.body ?? undefined, headers: { 'Idempotent-Replayed': 'true' } });
+          return;
+        }
+        if (claim.state === 'in_progress') {
+          throw new ApiError(409, 'idempotency_key_in_use', 'headers.idempotency-key: a request with this key is still being handled; retry shortly');
+        }
+        if (claim.state === 'other_request') {
+          throw new ApiError(422, 'idempotency_key_reused', 'headers.idempotency-key: this key was used for a different request');
+        }
+        // A streaming handler names its answer for repeats before it streams: stored at once.
+        let stored: Promise<void> | null = null;
+        const store = (r: Reply) => options.idempotency.complete(principal.userId, key, r.status ?? 200, r.body);
+        let reply: Reply | undefined;
+        try {
+          reply = await def.handler({ params, query, body, principal, req, res, replyForRepeats: (r) => void (stored ??= store(r)) });
+        } catch (error) {
+          if (!stored) await options.idempotency.release(principal.userId, key);
+          throw error;
+        }
+        if (stored) await stored;
+        else if (reply && (reply.status ?? 200) < 300) await store(reply);
+        else await options.idempotency.release(principal.userId, key);
+        send(res, reply);
       } catch (error) {
         next(error);
       }
     });
   }
+}
+
+/** Writes a handler's reply; nothing when the handler wrote the response itself. */
+function send(res: Response, reply: Reply | undefined): void {
+  if (!reply || res.headersSent) return;
+  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+  const status = reply.status ?? 200;
+  if (reply.body === undefined) res.status(status).end();
+  else res.status(status).json(reply.body);
+}
+
+/** The request's Idempotency-Key, or null when it sent none; a malformed one is a 400. */
+function idempotencyKey(req: Request): string | null {
+  const value = req.headers['idempotency-key'];
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || !IDEMPOTENCY_KEY.test(value)) {
+    const message = 'must be 1-255 visible ASCII characters';
+    throw new ApiError(400, 'invalid_request', `headers.idempotency-key: ${message}`, { issues: [{ path: 'headers.idempotency-key', message }] });
+  }
+  return value;
 }
 
 function parse<T>(where: 'params' | 'query' | 'body', schema: z.ZodType<T> | undefined, value: unknown): T {

@@ -11,8 +11,10 @@ import { sql } from 'drizzle-orm';
 import {
   boolean,
   index,
+  integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -311,7 +313,28 @@ export const bindings = pgTable(
   (t) => [uniqueIndex('bindings_platform_key_uq').on(t.platform, t.key), index('bindings_conversation_idx').on(t.conversationId)],
 );
 
-export const schema = { users, apiKeys, presets, workspaces, conversations, sessions, mailbox, bindings };
+// ---------------------------------------------------------------- requests
+
+/**
+ * Idempotency keys: the first answer to a write sent with an
+ * `Idempotency-Key` header, so a repeat gets it again instead of acting twice.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    userId: text('user_id').notNull(),
+    key: text('key').notNull(),
+    /** Hash of the method, path and body the key was first used with. */
+    fingerprint: text('fingerprint').notNull(),
+    /** The answer; both null while the first request is being handled. */
+    status: integer('status'),
+    body: jsonb('body').$type<unknown>(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
+);
+
+export const schema = { users, apiKeys, presets, workspaces, conversations, sessions, mailbox, bindings, idempotencyKeys };
 export type Schema = typeof schema;
 
 export type UserRow = typeof users.$inferSelect;
@@ -322,3 +345,4 @@ export type ConversationRow = typeof conversations.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type MailboxRow = typeof mailbox.$inferSelect;
 export type BindingRow = typeof bindings.$inferSelect;
+export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect;

@@ -95,6 +95,12 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Overrides the client's timeout for this request. */
   timeoutMs?: number;
+  /**
+   * Sent as `Idempotency-Key` (routes that honour it: creating a conversation,
+   * sending a message): a repeat with the same key gets the first answer
+   * instead of acting twice.
+   */
+  idempotencyKey?: string;
 }
 
 /** Options of the event stream helpers; the client supplies the token, headers and fetch. */
@@ -396,6 +402,7 @@ export class ConclaveClient {
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     const headers: Record<string, string> = { Accept: 'application/json', ...this.identityHeaders() };
     if (call.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (options.idempotencyKey !== undefined) headers['Idempotency-Key'] = options.idempotencyKey;
 
     let response: Response;
     let text: string;

@@ -756,6 +756,25 @@ describe('Slack end to end: the bridge and a real runtime', () => {
     expect(openai.chatRequests()).toHaveLength(1);
   });
 
+  it('gives no second reply to an event Slack delivers again after the gateway restarted', async () => {
+    const slack = await freshSlack();
+    const first = await startGateway(slack);
+    openai.script({ text: 'answered before the restart' });
+    const question = slack.userMessage({ text: 'remember me', mention: true });
+    const eventId = 'EvRESTART001';
+    await slack.deliverEvent(first.eventsUrl, question.mentionEvent ?? {}, { eventId });
+    await slack.waitFor(() => botReplies(slack, question.channel, question.ts).find((m) => m.text === 'answered before the restart'), 20_000);
+    await first.bridge.stop();
+
+    // The new process remembers nothing in memory; the runtime remembers the message's key.
+    const second = await startGateway(slack);
+    const retry = await slack.deliverEvent(second.eventsUrl, question.mentionEvent ?? {}, { eventId, retryNum: 1, retryReason: 'http_error' });
+    expect(retry.status).toBe(200);
+    await sleep(1000);
+    expect(botReplies(slack, question.channel, question.ts)).toHaveLength(1);
+    expect(openai.chatRequests()).toHaveLength(1);
+  });
+
   it('rejects a badly signed event: 401, no conversation, no run', async () => {
     const slack = await freshSlack();
     const gateway = await startGateway(slack);

@@ -241,6 +241,88 @@ describe('busy policies', () => {
   });
 });
 
+describe('idempotency keys', () => {
+  const keyed = (path: string, body: unknown, key: string, headers: Record<string, string> = {}) =>
+    rt.api('POST', path, { body, headers: { 'idempotency-key': key, ...headers } });
+
+  it('gives a repeated message its first 202 and starts one run, even when 20 repeats race', async () => {
+    openai.script({ text: 'only once' });
+    const id = await conversation('gpt');
+    const path = `/api/conversations/${id}/messages`;
+    const first = await keyed(path, { input: 'hello', on_busy: 'queue' }, 'msg-1');
+    expect(first.status).toBe(202);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const repeats = await Promise.all(Array.from({ length: 20 }, () => keyed(path, { input: 'hello', on_busy: 'queue' }, 'msg-1')));
+    for (const repeat of repeats) {
+      expect(repeat.status).toBe(202);
+      expect(repeat.body).toEqual(first.body);
+      expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+    }
+    await sessionEvents(rt.url, rt.token, first.body.session_id);
+    expect((await rt.api('GET', `/api/conversations/${id}/sessions`)).body.items).toHaveLength(1);
+    expect(openai.chatRequests()).toHaveLength(1);
+  });
+
+  it('lets exactly one of 20 racing first uses of a key act; the others are told it is in use or replayed', async () => {
+    openai.script({ fault: { kind: 'stall' } });
+    const id = await conversation('gpt');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => keyed(`/api/conversations/${id}/messages`, { input: 'race', on_busy: 'queue' }, 'race-1')),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
+    const started = results.filter((r) => r.status === 202 && r.headers.get('idempotent-replayed') === null);
+    expect(started).toHaveLength(1);
+    for (const r of results.filter((x) => x.status === 409)) expect(r.body.error.code).toBe('idempotency_key_in_use');
+    await rt.api('POST', `/api/conversations/${id}/interrupt`);
+    await sessionEvents(rt.url, rt.token, started[0]!.body.session_id);
+    expect((await rt.api('GET', `/api/conversations/${id}/sessions`)).body.items).toHaveLength(1);
+  });
+
+  it('refuses a key reused for another request, keeps nothing for a failed one, and checks the key', async () => {
+    openai.script({ text: 'fine' });
+    const id = await conversation('gpt');
+    const path = `/api/conversations/${id}/messages`;
+    const first = await keyed(path, { input: 'one' }, 'reuse-1');
+    expect(first.status).toBe(202);
+    const other = await keyed(path, { input: 'two' }, 'reuse-1');
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+    await sessionEvents(rt.url, rt.token, first.body.session_id);
+
+    // A refused request (404: no such conversation) keeps nothing: the same key works once it can succeed.
+    const missing = await keyed('/api/conversations/does-not-exist/messages', { input: 'x' }, 'failed-1');
+    expect(missing.status).toBe(404);
+    const created = await keyed('/api/conversations', { preset_id: 'gpt', title: 'keyed' }, 'create-1');
+    expect(created.status).toBe(201);
+    const again = await keyed('/api/conversations', { preset_id: 'gpt', title: 'keyed' }, 'create-1');
+    expect(again.body.id).toBe(created.body.id);
+    expect(again.status).toBe(201);
+
+    // Keys belong to one user: another user's same key acts for them.
+    const bob = await keyed('/api/conversations', { preset_id: 'gpt', title: 'keyed' }, 'create-1', { 'x-conclave-user': 'bob' });
+    expect(bob.status).toBe(201);
+    expect(bob.body.id).not.toBe(created.body.id);
+
+    const bad = await keyed(path, { input: 'x' }, 'has spaces');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.issues[0].path).toBe('headers.idempotency-key');
+  });
+
+  it('gives a repeat of a streamed message the run as JSON', async () => {
+    openai.script({ text: ['stream', 'ed'] });
+    const id = await conversation('gpt');
+    const path = `/api/conversations/${id}/messages`;
+    const streamed = await keyed(path, { input: 'stream it' }, 'sse-1', { accept: 'text/event-stream' });
+    expect(streamed.status).toBe(200);
+    expect(String(streamed.body)).toContain('RUN_FINISHED');
+    const repeat = await keyed(path, { input: 'stream it' }, 'sse-1', { accept: 'text/event-stream' });
+    expect(repeat.status).toBe(202);
+    expect(repeat.body).toMatchObject({ conversation_id: id, status: 'running' });
+    expect((await rt.api('GET', `/api/conversations/${id}/sessions`)).body.items.map((s: { id: string }) => s.id)).toEqual([repeat.body.session_id]);
+  });
+});
+
 describe('control', () => {
   it('interrupts a stalled provider within a second, keeping partial output', async () => {
     openai.script({ fault: { kind: 'stall' } });

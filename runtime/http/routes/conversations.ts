@@ -111,6 +111,7 @@ export function conversationRoutes(ctx: AppContext): AnyRoute[] {
       summary: 'Create a conversation (one agent, or a room of participants)',
       access: 'user',
       body: conversationCreateSchema,
+      idempotent: true,
       responses: { 201: conversationSchema, 422: null },
       handler: async ({ body, principal }) => {
         await checkConversation(ctx, body);

@@ -147,8 +147,9 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
       access: 'user',
       params: idParams(idSchema),
       body: messageCreateSchema,
+      idempotent: true,
       responses: { 202: runAcceptedSchema, 200: 'text/event-stream', 404: null, 409: null, 422: null, 503: null },
-      handler: async ({ params, body, principal, req, res }) => {
+      handler: async ({ params, body, principal, req, res, replyForRepeats }) => {
         const conversation = await visible(params.id, principal);
         if (isRoom(conversation)) {
           if (!body.input) throw unprocessable('input_required', 'body.input: a room needs a message (approvals go to one-agent conversations)');
@@ -160,11 +161,13 @@ export function runRoutes(ctx: AppContext): AnyRoute[] {
           answers,
           clientTools: body.client_tools,
         });
+        const reply = { status: 202, body: accepted(conversation, result) };
         if (wantsStream(req) && result.status !== 'steered') {
+          replyForRepeats(reply);
           await streamSession(res, result.session, result.cursor);
           return undefined;
         }
-        return { status: 202, body: accepted(conversation, result) };
+        return reply;
       },
     }),
     route({

@@ -2,6 +2,7 @@
 import type { Db } from '../database.js';
 import { createBindingsRepo } from './bindings.js';
 import { createConversationsRepo } from './conversations.js';
+import { createIdempotencyRepo } from './idempotency.js';
 import { createMailboxRepo } from './mailbox.js';
 import { createPresetsRepo } from './presets.js';
 import { createSessionsRepo } from './sessions.js';
@@ -17,6 +18,7 @@ export function createRepos(db: Db) {
     sessions: createSessionsRepo(db),
     bindings: createBindingsRepo(db),
     mailbox: createMailboxRepo(db),
+    idempotency: createIdempotencyRepo(db),
   };
 }
 
