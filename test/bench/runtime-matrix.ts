@@ -5,6 +5,7 @@
  *   npm run bench:runtime:matrix                 # the scenarios below
  *   npm run bench:runtime:matrix -- --only single-redis,concurrent-redis-pglite
  *   npm run bench:runtime:matrix -- --quiet-wait 120   (passed to every run)
+ *   npm run bench:runtime:matrix -- --report results.jsonl   (only print the table of earlier runs)
  *
  * Each run's own table is printed as it finishes; the JSON lines go to
  * --json (default: a temporary file).
@@ -46,11 +47,12 @@ const { values } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'quiet-wait': { type: 'string', default: '0' },
+    report: { type: 'string' },
   },
 });
 
-const names = values.only ? values.only.split(',') : Object.keys(SCENARIOS);
-const json = values.json ?? join(mkdtempSync(join(tmpdir(), 'conclave-bench-matrix-')), 'results.jsonl');
+const names = values.report ? [] : values.only ? values.only.split(',') : Object.keys(SCENARIOS);
+const json = values.report ?? values.json ?? join(mkdtempSync(join(tmpdir(), 'conclave-bench-matrix-')), 'results.jsonl');
 for (const name of names) {
   const scenario = SCENARIOS[name];
   if (!scenario) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`);
@@ -70,14 +72,14 @@ const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '
 const n = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '—');
 console.log(`\nresults (${json}):\n`);
 console.log(
-  '| scenario | sessions × tokens @ rate | log / db | workers | p50 ms | p90 ms | p99 ms | max ms | steady p50 / p99 ms | tokens/s | e2e tokens/s (1 session) | runtime CPU | µs/token | POST→202 p50 ms | peak RSS MiB | lost | dup | finished | other CPU |',
+  '| scenario | sessions × tokens @ rate | log / db | workers | p50 ms | p90 ms | p99 ms | max ms | steady p50 / p99 ms | tokens/s | e2e tokens/s (1 session) | runtime CPU | µs/token | steady µs/token | POST→202 p50 ms | peak RSS MiB | lost | dup | finished | other CPU |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 const pct = (v: number) => (Number.isFinite(v) ? `${Math.round(v * 100)} %` : '—');
 for (const r of rows) {
   const cpuPerToken = (r.cpu.runtime * r.windowSeconds * 1e6) / Math.max(1, r.received);
   const steady = r.steadyLatencyMs?.count ? `${f(r.steadyLatencyMs.p50, 2)} / ${f(r.steadyLatencyMs.p99)}` : '—';
   console.log(
-    `| ${r.label ?? ''} | ${r.sessions} × ${r.tokens} @ ${r.rate || 'max'} | ${r.log} / ${r.db} | ${r.workers ?? 1} | ${f(r.latencyMs.p50, 2)} | ${f(r.latencyMs.p90)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.max)} | ${steady} | ${n(r.tokensPerSecond)} | ${r.sessions === 1 ? n(r.e2eTokensPerSecond) : '—'} | ${pct(r.cpu.runtime)} | ${n(cpuPerToken)} | ${f(r.postLatencyMs?.p50 ?? Number.NaN)} | ${n(r.runtimePeakRssKb / 1024)} | ${r.lost} | ${r.duplicates} | ${r.finished}/${r.sessions} | ${pct(r.cpu.other)} |`,
+    `| ${r.label ?? ''} | ${r.sessions} × ${r.tokens} @ ${r.rate || 'max'} | ${r.log} / ${r.db} | ${r.workers ?? 1} | ${f(r.latencyMs.p50, 2)} | ${f(r.latencyMs.p90)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.max)} | ${steady} | ${n(r.tokensPerSecond)} | ${r.sessions === 1 ? n(r.e2eTokensPerSecond) : '—'} | ${pct(r.cpu.runtime)} | ${n(cpuPerToken)} | ${n(r.steadyCpuMicrosPerToken ?? Number.NaN)} | ${f(r.postLatencyMs?.p50 ?? Number.NaN)} | ${n(r.runtimePeakRssKb / 1024)} | ${r.lost} | ${r.duplicates} | ${r.finished}/${r.sessions} | ${pct(r.cpu.other)} |`,
   );
 }
