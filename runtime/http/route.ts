@@ -1,12 +1,14 @@
 /**
  * Route definitions: each route declares its method, path, access level and
  * zod schemas for params, query and body, plus its responses. One definition
- * drives three things: request validation (a 400 naming the field), the
- * handler's typed input, and the OpenAPI document (./openapi.ts).
+ * drives request validation (a 400 naming the field), the handler's typed
+ * input, Idempotency-Key handling for the routes that declare it, and the
+ * OpenAPI document (./openapi.ts).
  */
 import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
+import type { IdempotencyRepo } from '../store/repos/idempotency.js';
 import type { Principal } from './auth.js';
 import { ApiError, validationError } from './errors.js';
 
@@ -77,16 +79,8 @@ export interface MountOptions {
   idempotency: IdempotencyStore;
 }
 
-/** The part of the idempotency-key repository (store/repos/idempotency.ts) routes use. */
-export interface IdempotencyStore {
-  claim(
-    userId: string,
-    key: string,
-    fingerprint: string,
-  ): Promise<{ state: 'first' } | { state: 'done'; status: number; body: unknown } | { state: 'in_progress' } | { state: 'other_request' }>;
-  complete(userId: string, key: string, status: number, body: unknown): Promise<void>;
-  release(userId: string, key: string): Promise<void>;
-}
+/** The part of the idempotency-key repository routes use. */
+export type IdempotencyStore = Pick<IdempotencyRepo, 'claim' | 'complete' | 'release'>;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -110,42 +104,46 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
         const { access_token: _token, ...rawQuery } = req.query;
         const query = parse('query', def.query, rawQuery);
         const body = def.body ? parse('body', def.body, req.body) : undefined;
+        const input = { params, query, body, principal, req, res };
         const key = def.idempotent ? idempotencyKey(req) : null;
-        if (key === null) {
-          send(res, await def.handler({ params, query, body, principal, req, res, replyForRepeats: () => undefined }));
-          return;
-        }
-        const fingerprint = createHash('sha256').update(`${req.method} ${req.path}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
-        const claim = await options.idempotency.claim(principal.userId, key, fingerprint);
-        if (claim.state === 'done') {
-          send(res, { status: claim.status, body: claim.body ?? undefined, headers: { 'Idempotent-Replayed': 'true' } });
-          return;
-        }
-        if (claim.state === 'in_progress') {
-          throw new ApiError(409, 'idempotency_key_in_use', 'headers.idempotency-key: a request with this key is still being handled; retry shortly');
-        }
-        if (claim.state === 'other_request') {
-          throw new ApiError(422, 'idempotency_key_reused', 'headers.idempotency-key: this key was used for a different request');
-        }
-        // A streaming handler names its answer for repeats before it streams: stored at once.
-        let stored: Promise<void> | null = null;
-        const store = (r: Reply) => options.idempotency.complete(principal.userId, key, r.status ?? 200, r.body);
-        let reply: Reply | undefined;
-        try {
-          reply = await def.handler({ params, query, body, principal, req, res, replyForRepeats: (r) => void (stored ??= store(r)) });
-        } catch (error) {
-          if (!stored) await options.idempotency.release(principal.userId, key);
-          throw error;
-        }
-        if (stored) await stored;
-        else if (reply && (reply.status ?? 200) < 300) await store(reply);
-        else await options.idempotency.release(principal.userId, key);
-        send(res, reply);
+        if (key === null) send(res, await def.handler({ ...input, replyForRepeats: () => undefined }));
+        else await handleOnce(def, input, key, options.idempotency);
       } catch (error) {
         next(error);
       }
     });
   }
+}
+
+/**
+ * Runs an idempotent route's handler for the first request with `key`, and
+ * answers repeats with what it answered (see store/repos/idempotency.ts).
+ */
+async function handleOnce(def: AnyRoute, input: Omit<HandlerInput<unknown, unknown, unknown>, 'replyForRepeats'>, key: string, store: IdempotencyStore): Promise<void> {
+  const { req, res, principal } = input;
+  const fingerprint = createHash('sha256').update(`${req.method} ${req.path}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
+  const claim = await store.claim(principal.userId, key, fingerprint);
+  if (claim.state === 'done') return send(res, { status: claim.status, body: claim.body ?? undefined, headers: { 'Idempotent-Replayed': 'true' } });
+  if (claim.state === 'in_progress') {
+    throw new ApiError(409, 'idempotency_key_in_use', 'headers.idempotency-key: a request with this key is still being handled; retry shortly');
+  }
+  if (claim.state === 'other_request') {
+    throw new ApiError(422, 'idempotency_key_reused', 'headers.idempotency-key: this key was used for a different request');
+  }
+  const complete = (reply: Reply) => store.complete(principal.userId, key, reply.status ?? 200, reply.body);
+  // A streaming handler names its answer for repeats before it streams: stored at once.
+  let completing: Promise<void> | null = null;
+  let reply: Reply | undefined;
+  try {
+    reply = await def.handler({ ...input, replyForRepeats: (r) => void (completing ??= complete(r)) });
+  } catch (error) {
+    if (!completing) await store.release(principal.userId, key);
+    throw error;
+  }
+  if (completing) await completing;
+  else if (reply && (reply.status ?? 200) < 300) await complete(reply);
+  else await store.release(principal.userId, key); // failed: a retry may act
+  send(res, reply);
 }
 
 /** Writes a handler's reply; nothing when the handler wrote the response itself. */
