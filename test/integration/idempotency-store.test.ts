@@ -46,23 +46,23 @@ function idempotencyContract(name: string, open: () => Promise<Database>): void 
     });
 
     it('takes over an abandoned claim and an expired answer, and purges expired keys', async () => {
-      const repo = createIdempotencyRepo(database.db, { ttlMs: 1_500, staleMs: 500 });
+      const repo = createIdempotencyRepo(database.db, { ttlMs: 3_000, staleMs: 1_000 });
       expect((await repo.claim('carol', 'abandoned', 'fp')).state).toBe('first');
       expect((await repo.claim('carol', 'answered', 'fp')).state).toBe('first');
       await repo.complete('carol', 'answered', 202, { n: 1 });
       expect((await repo.claim('carol', 'abandoned', 'fp')).state).toBe('in_progress');
-      await sleep(700);
+      await sleep(1_200);
       // Unfinished for longer than staleMs: its process is presumed gone.
       expect((await repo.claim('carol', 'abandoned', 'other-fp')).state).toBe('first');
       expect((await repo.claim('carol', 'answered', 'fp')).state).toBe('done');
-      await sleep(1_000);
+      await sleep(2_000);
       // Older than ttlMs: the key is free again.
       expect((await repo.claim('carol', 'answered', 'fp')).state).toBe('first');
       // Purging drops only keys older than ttlMs: both of carol's were (re)claimed just now.
       const carols = async () => (await database.db.query.idempotencyKeys.findMany({ where: eq(idempotencyKeys.userId, 'carol') })).length;
       await repo.purgeExpired();
       expect(await carols()).toBe(2);
-      await sleep(1_600);
+      await sleep(3_200);
       expect(await repo.purgeExpired()).toBeGreaterThanOrEqual(2);
       expect(await carols()).toBe(0);
     });
