@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { spawnRuntime, type RuntimeProcess } from '../support/process.js';
-import { createTestDatabase, describeWith, serviceUrl } from '../support/services.js';
+import { describeWith, serviceUrl, sharedServicesEnv } from '../support/services.js';
 import { openSse, readSse, sessionEvents, textOf } from '../support/sse.js';
 
 const TOKEN = 'multiprocess-root-token-0123456789';
@@ -31,14 +31,8 @@ describeWith('postgres', 'runtime processes sharing PostgreSQL and Redis', () =>
     if (!serviceUrl('redis')) throw new Error('redis is required for this suite');
     fake = await startFakeOpenAI();
     env = {
-      CONCLAVE_AUTH_TOKEN: TOKEN,
-      DATABASE_URL: await createTestDatabase(),
-      REDIS_URL: serviceUrl('redis')!,
-      OPENAI_BASE_URL: fake.baseURL,
-      OPENAI_API_KEY: 'sk-test',
-      CONCLAVE_SESSION_HEARTBEAT_SECONDS: '1',
+      ...(await sharedServicesEnv({ token: TOKEN, modelBaseURL: fake.baseURL, dataDir: `/tmp/conclave-mp-${process.pid}` })),
       CONCLAVE_RATE_LIMIT_PER_MINUTE: '100000',
-      CONCLAVE_DATA_DIR: `/tmp/conclave-mp-${process.pid}`,
     };
     [a, b] = await Promise.all([spawnRuntime(env), spawnRuntime(env)]);
     const preset = await call(a.url, 'POST', '/api/presets', { id: 'gpt', name: 'GPT', model: 'openai:gpt-test', tools: ['current_time'] });

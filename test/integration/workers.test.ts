@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../runtime/config/index.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { runtimeWorkerPids, spawnRuntime, type RuntimeProcess } from '../support/process.js';
-import { createTestDatabase, describeWith, serviceUrl } from '../support/services.js';
+import { describeWith, serviceUrl, sharedServicesEnv } from '../support/services.js';
 import { readSse, sessionEvents, textOf } from '../support/sse.js';
 import { isTerminal } from '../../shared/protocol/events.js';
 
@@ -98,18 +98,9 @@ describeWith('postgres', 'CONCLAVE_WORKERS=2: runtime workers sharing one port',
     fake.onRequest((request) =>
       JSON.stringify(request.body.messages).includes('long') ? { text: longTokens, chunkDelayMs: 100 } : { text: tokens, chunkDelayMs: 40 },
     );
-    databaseUrl = await createTestDatabase();
-    runtime = await spawnRuntime({
-      CONCLAVE_WORKERS: '2',
-      CONCLAVE_AUTH_TOKEN: TOKEN,
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: serviceUrl('redis')!,
-      OPENAI_BASE_URL: fake.baseURL,
-      OPENAI_API_KEY: 'sk-test',
-      CONCLAVE_LOG_LEVEL: 'debug',
-      CONCLAVE_SESSION_HEARTBEAT_SECONDS: '1',
-      CONCLAVE_DATA_DIR: `/tmp/conclave-workers-${process.pid}`,
-    });
+    const env = await sharedServicesEnv({ token: TOKEN, modelBaseURL: fake.baseURL, dataDir: `/tmp/conclave-workers-${process.pid}` });
+    databaseUrl = env.DATABASE_URL!;
+    runtime = await spawnRuntime({ ...env, CONCLAVE_WORKERS: '2', CONCLAVE_LOG_LEVEL: 'debug' });
     // The primary prints the banner once every worker listens.
     await waitFor('the banner', () => runtime.output().includes(BANNER));
     workers = runtimeWorkerPids(runtime.pid);

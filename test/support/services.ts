@@ -38,3 +38,22 @@ export async function createTestDatabase(): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/**
+ * The environment of runtime processes that share a fresh PostgreSQL database
+ * and the test Redis, with the root token `token`, answering with the fake
+ * OpenAI server at `modelBaseURL`, and beating their heartbeat every second.
+ */
+export async function sharedServicesEnv(options: { token: string; modelBaseURL: string; dataDir: string }): Promise<Record<string, string>> {
+  const redis = serviceUrl('redis');
+  if (!redis) throw new Error('redis is not available');
+  return {
+    CONCLAVE_AUTH_TOKEN: options.token,
+    DATABASE_URL: await createTestDatabase(),
+    REDIS_URL: redis,
+    OPENAI_BASE_URL: options.modelBaseURL,
+    OPENAI_API_KEY: 'sk-test',
+    CONCLAVE_SESSION_HEARTBEAT_SECONDS: '1',
+    CONCLAVE_DATA_DIR: options.dataDir,
+  };
+}
