@@ -82,7 +82,13 @@ export interface MountOptions {
 /** The part of the idempotency-key repository routes use. */
 export type IdempotencyStore = Pick<IdempotencyRepo, 'claim' | 'complete' | 'release'>;
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** The header of idempotent routes: 1-255 visible ASCII characters, chosen by the client. */
+const idempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters')
+    .optional(),
+});
 
 const WRITE_METHODS: Method[] = ['post', 'put', 'patch', 'delete'];
 
@@ -105,7 +111,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
         const query = parse('query', def.query, rawQuery);
         const body = def.body ? parse('body', def.body, req.body) : undefined;
         const input = { params, query, body, principal, req, res };
-        const key = def.idempotent ? idempotencyKey(req) : null;
+        const key = def.idempotent ? (parse('headers', idempotencyHeaders, req.headers)['idempotency-key'] ?? null) : null;
         if (key === null) send(res, await def.handler({ ...input, replyForRepeats: () => undefined }));
         else await handleOnce(def, input, key, options.idempotency);
       } catch (error) {
@@ -155,18 +161,7 @@ function send(res: Response, reply: Reply | undefined): void {
   else res.status(status).json(reply.body);
 }
 
-/** The request's Idempotency-Key, or null when it sent none; a malformed one is a 400. */
-function idempotencyKey(req: Request): string | null {
-  const value = req.headers['idempotency-key'];
-  if (value === undefined) return null;
-  if (typeof value !== 'string' || !IDEMPOTENCY_KEY.test(value)) {
-    const message = 'must be 1-255 visible ASCII characters';
-    throw new ApiError(400, 'invalid_request', `headers.idempotency-key: ${message}`, { issues: [{ path: 'headers.idempotency-key', message }] });
-  }
-  return value;
-}
-
-function parse<T>(where: 'params' | 'query' | 'body', schema: z.ZodType<T> | undefined, value: unknown): T {
+function parse<T>(where: 'params' | 'query' | 'body' | 'headers', schema: z.ZodType<T> | undefined, value: unknown): T {
   if (!schema) return {} as T;
   // A missing or non-JSON body reaches us as undefined: report it as the body being wrong.
   const input = where === 'body' && value === undefined ? undefined : value;

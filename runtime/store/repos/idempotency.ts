@@ -7,7 +7,7 @@
  * A key lives for `ttlMs`; a claim whose request never finished (the process
  * died) can be taken over after `staleMs`.
  */
-import { and, eq, lt, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../database.js';
 import { idempotencyKeys } from '../schema.js';
 
@@ -28,10 +28,11 @@ export function createIdempotencyRepo(db: Db, options: IdempotencyOptions = {}) 
   const ttlMs = options.ttlMs ?? 24 * 60 * 60_000;
   const staleMs = options.staleMs ?? 60_000;
   const row = (userId: string, key: string) => and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.key, key));
+  /** Rows claimed more than `ms` ago, by the database's clock. */
+  const olderThan = (ms: number) => sql`${idempotencyKeys.createdAt} < now() - make_interval(secs => ${ms / 1000})`;
 
   const claim = async (userId: string, key: string, fingerprint: string): Promise<Claim> => {
-    const expired = sql`${idempotencyKeys.createdAt} < now() - make_interval(secs => ${ttlMs / 1000})`;
-    const abandoned = sql`(${idempotencyKeys.status} is null and ${idempotencyKeys.createdAt} < now() - make_interval(secs => ${staleMs / 1000}))`;
+    const abandoned = sql`(${idempotencyKeys.status} is null and ${olderThan(staleMs)})`;
     // Insert, or take over an expired or abandoned row; a live row is left alone.
     const [claimed] = await db
       .insert(idempotencyKeys)
@@ -39,7 +40,7 @@ export function createIdempotencyRepo(db: Db, options: IdempotencyOptions = {}) 
       .onConflictDoUpdate({
         target: [idempotencyKeys.userId, idempotencyKeys.key],
         set: { fingerprint, status: null, body: null, createdAt: sql`now()` },
-        setWhere: sql`${expired} or ${abandoned}`,
+        setWhere: sql`${olderThan(ttlMs)} or ${abandoned}`,
       })
       .returning({ userId: idempotencyKeys.userId });
     if (claimed) return { state: 'first' };
@@ -67,7 +68,7 @@ export function createIdempotencyRepo(db: Db, options: IdempotencyOptions = {}) 
     async purgeExpired(): Promise<number> {
       const removed = await db
         .delete(idempotencyKeys)
-        .where(lt(idempotencyKeys.createdAt, sql`now() - make_interval(secs => ${ttlMs / 1000})`))
+        .where(olderThan(ttlMs))
         .returning({ key: idempotencyKeys.key });
       return removed.length;
     },
