@@ -19,8 +19,10 @@
  * The SDK never retries (`maxRetries: 0`); resilient.ts decides.
  */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
+import type { ServerSentEvent } from './sse-events.js';
 import {
   type ChatMessage,
   type ContentPart,
@@ -62,6 +64,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
     apiKey: options.apiKey ?? 'no-key',
     maxRetries: 0,
     timeout: timeoutMs,
+    fetch: nodeFetch,
   });
   return {
     name: options.name,
@@ -91,7 +94,8 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
             stream: true,
           } as Anthropic.Messages.MessageCreateParamsStreaming;
         },
-        open: (body: Anthropic.Messages.MessageCreateParamsStreaming) => client.messages.create(body, { signal: request.signal }),
+        open: (body: Anthropic.Messages.MessageCreateParamsStreaming) => client.messages.create(body, { signal: request.signal }).asResponse(),
+        wire: eventOf,
         reader: new EventReader(),
         toError: (error, started) => toProviderError(error, where, request.signal, { timeoutMs, started }),
         unfinished: 'before message_stop',
@@ -110,6 +114,26 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Prov
 }
 
 // ---------------------------------------------------------------- stream events → parts
+
+/**
+ * One server-sent event as a stream event, as the SDK's own reader takes it:
+ * pings and unnamed events carry none; `event: error` (e.g. overloaded_error)
+ * is an APIError with its type.
+ */
+function eventOf(event: ServerSentEvent, headers: Headers): WireEvent | undefined {
+  if (event.event === 'error') {
+    let body: unknown = event.data;
+    try {
+      body = JSON.parse(event.data);
+    } catch {
+      // Not JSON: the text itself is the error.
+    }
+    const type = (body as { error?: { type?: Anthropic.ErrorType } } | null)?.error?.type ?? null;
+    throw new APIError(undefined, body as object, undefined, headers, type);
+  }
+  if (!event.event || event.event === 'ping' || !event.data) return undefined;
+  return JSON.parse(event.data) as WireEvent;
+}
 
 type OpenBlock =
   | { type: 'thinking'; signature?: string }

@@ -16,8 +16,10 @@
  * Chat Completions has no field for it and DeepSeek rejects it.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
+import type { ServerSentEvent } from './sse-events.js';
 import {
   type ChatMessage,
   type ContentPart,
@@ -63,6 +65,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     project: null,
     maxRetries: 0,
     timeout: timeoutMs,
+    fetch: nodeFetch,
   });
   return {
     name: options.name,
@@ -81,7 +84,8 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
             stream: true,
             stream_options: { include_usage: true },
           }) as OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming,
-        open: (body: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming) => client.chat.completions.create(body, { signal: request.signal }),
+        open: (body: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming) => client.chat.completions.create(body, { signal: request.signal }).asResponse(),
+        wire: chunkOf,
         reader: new ChunkReader(),
         toError: (error, started) => toProviderError(error, where, request.signal, { timeoutMs, started }),
         unfinished: 'without a finish_reason',
@@ -100,6 +104,14 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
 }
 
 // ---------------------------------------------------------------- stream chunks → parts
+
+/** One event of the stream as a chunk, as the SDK's own reader takes it: `[DONE]` carries none, an `error` object is an APIError. */
+function chunkOf(event: ServerSentEvent, headers: Headers): WireChunk | undefined {
+  if (event.data.startsWith('[DONE]')) return undefined;
+  const chunk = JSON.parse(event.data) as WireChunk & { error?: unknown };
+  if (chunk.error) throw new APIError(undefined, chunk.error as object, undefined, headers);
+  return chunk;
+}
 
 /** Extra delta fields some compatible servers send (not in the SDK's types). */
 interface ReasoningDelta {

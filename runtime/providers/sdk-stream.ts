@@ -1,10 +1,12 @@
 /**
  * What both SDK adapters do around a streamed model call: name the failure
- * site, open the stream, turn every wire item into parts through the
- * adapter's reader, classify failures (before or after the first byte), and
- * insist that the answer really ended. The adapters keep only what differs:
- * the request body, the wire format and the error classes.
+ * site, send the request through the SDK, read the answer's server-sent
+ * events, turn every wire item into parts through the adapter's reader,
+ * classify failures (before or after the first byte), and insist that the
+ * answer really ended. The adapters keep only what differs: the request body,
+ * the wire format and the error classes.
  */
+import { serverSentEvents, type ServerSentEvent } from './sse-events.js';
 import { providerError, type FailureSite, type ProviderError, type StreamPart } from './types.js';
 
 /** Where an adapter's calls go, as failure messages name it. */
@@ -37,8 +39,18 @@ export interface SdkStreamCall<Body, Wire> {
   signal: AbortSignal;
   /** The request body (built when the stream is first read; its errors are not the provider's). */
   body(): Body;
-  /** Sends the request; resolves when the stream has begun. */
-  open(body: Body): Promise<AsyncIterable<Wire>>;
+  /**
+   * Sends the request through the SDK (which turns an error status into its
+   * own exception) and resolves with the raw response once the stream has
+   * begun: the SDK's `.asResponse()`.
+   */
+  open(body: Body): Promise<Response>;
+  /**
+   * One server-sent event as a wire item, or undefined for an event that
+   * carries none (pings, `[DONE]`). Throws the SDK's own error for an error
+   * event, so failures are classified as the SDK's are.
+   */
+  wire(event: ServerSentEvent, headers: Headers): Wire | undefined;
   reader: WireReader<Wire>;
   /** The SDK's exception as a ProviderError; `started` once the stream had begun. */
   toError(error: unknown, started: boolean): ProviderError;
@@ -48,20 +60,24 @@ export interface SdkStreamCall<Body, Wire> {
 
 export async function* readSdkStream<Body, Wire>(call: SdkStreamCall<Body, Wire>): AsyncGenerator<StreamPart> {
   const body = call.body();
-  let items: AsyncIterable<Wire>;
+  let response: Response;
   try {
-    items = await call.open(body);
+    response = await call.open(body);
   } catch (error) {
     throw call.toError(error, false);
   }
+  if (!response.body) throw providerError('stream_broken', call.where, { detail: 'the answer had no body' });
   try {
-    for await (const item of items) {
-      yield* call.reader.read(item);
+    for await (const events of serverSentEvents(response.body as unknown as AsyncIterable<Uint8Array>)) {
+      for (const event of events) {
+        const item = call.wire(event, response.headers);
+        if (item !== undefined) yield* call.reader.read(item);
+      }
     }
   } catch (error) {
     throw call.toError(error, true);
   }
-  // The SDKs end the iteration quietly when the signal aborts.
+  // A body cut by an abort may also just end.
   if (call.signal.aborted) throw providerError('aborted', call.where);
   if (!call.reader.ended) throw providerError('stream_broken', call.where, { detail: `the server closed the stream ${call.unfinished}` });
   yield* call.reader.finish();

@@ -39,7 +39,13 @@ export type Fault =
   /** 200 and SSE headers, then nothing at all until the client gives up. */
   | { kind: 'stall' }
   /** Stream normally, then destroy the connection after `afterChunks` SSE messages. */
-  | { kind: 'drop'; afterChunks: number };
+  | { kind: 'drop'; afterChunks: number }
+  /**
+   * Stream normally, then after `afterChunks` SSE messages send a chunk with an
+   * `error` object and end the stream, as OpenRouter and vLLM report a failure
+   * mid-answer (OpenAI fake only).
+   */
+  | { kind: 'stream_error'; afterChunks: number; message?: string };
 
 export interface ToolCallScript {
   /** Defaults to a generated `call_...` id. */
@@ -127,7 +133,7 @@ export class Script<Turn> {
   }
 }
 
-/** Writes Server-Sent Events, counting them, honouring pacing and the `drop` fault. */
+/** Writes Server-Sent Events, counting them, honouring pacing and the `drop` and `stream_error` faults. */
 export class SseWriter {
   private sent = 0;
   /** True once the client went away or the connection was dropped on purpose. */
@@ -137,6 +143,8 @@ export class SseWriter {
     private readonly res: ServerResponse,
     private readonly delayMs: number,
     private readonly dropAfter: number | undefined,
+    /** After this many messages, send `data` as the last message and end the stream. */
+    private readonly errorAfter?: { afterChunks: number; data: string },
   ) {
     res.on('close', () => (this.closed = true));
   }
@@ -164,6 +172,11 @@ export class SseWriter {
     }
     if (this.delayMs > 0) await sleep(this.delayMs);
     if (this.closed) return false;
+    if (this.errorAfter && this.sent >= this.errorAfter.afterChunks) {
+      this.closed = true;
+      this.res.end(`data: ${this.errorAfter.data}\n\n`);
+      return false;
+    }
     this.res.write(`${event ? `event: ${event}\n` : ''}data: ${data}\n\n`);
     this.sent += 1;
     return true;
@@ -395,9 +408,23 @@ async function streamTurn(
 ): Promise<void> {
   const includeUsage = body.stream_options?.include_usage === true;
   const dropAfter = turn.fault?.kind === 'drop' ? turn.fault.afterChunks : undefined;
-  const sse = new SseWriter(res, chunkDelay(turn), dropAfter);
   const id = randomId('chatcmpl-');
   const created = Math.floor(Date.now() / 1000);
+  const errorAfter =
+    turn.fault?.kind === 'stream_error'
+      ? {
+          afterChunks: turn.fault.afterChunks,
+          data: JSON.stringify({
+            id,
+            object: 'chat.completion.chunk',
+            created,
+            model: body.model,
+            error: { message: turn.fault.message ?? 'Provider returned error', type: 'server_error', code: 502 },
+            choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }],
+          }),
+        }
+      : undefined;
+  const sse = new SseWriter(res, chunkDelay(turn), dropAfter, errorAfter);
 
   const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
     JSON.stringify({

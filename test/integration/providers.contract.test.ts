@@ -377,6 +377,7 @@ describe.each([openAIHarness(), anthropicHarness()])('provider contract: $name',
     const { parts, error } = await collect(harness.provider().stream(request(hello)));
     expect(textOf(parts)).toBe('first');
     expect(error?.kind).toBe('stream_broken');
+    expect(error?.message).toMatch(/broke off before it finished \(the connection closed before the answer ended\)/);
     expect(error?.retryable).toBe(true);
   });
 
@@ -410,6 +411,14 @@ describe('openai adapter specifics', () => {
   });
   afterAll(() => fake.close());
   beforeEach(() => fake.reset());
+
+  it('an `error` chunk mid-stream (OpenRouter, vLLM) → stream_broken with the server\'s words, after the text that arrived', async () => {
+    fake.script({ text: ['first', ' second'], fault: { kind: 'stream_error', afterChunks: 2, message: 'upstream provider disconnected' } });
+    const { parts, error } = await collect(provider.stream(request([{ role: 'user', content: 'q' }])));
+    expect(parts).toEqual([{ type: 'text-delta', delta: 'first' }]);
+    expect(error?.kind).toBe('stream_broken');
+    expect(error?.message).toContain('upstream provider disconnected');
+  });
 
   it('reads OpenRouter-style `reasoning` deltas too', async () => {
     fake.script({ reasoning: ['hmm'], reasoningField: 'reasoning', text: 'done' });
