@@ -7,11 +7,12 @@
  * Redis >= 7.0 is recommended (XINFO STREAM `entries-added`); on 6.2 reset
  * detection is more conservative (see cursorLost).
  *
- * Appending: one Lua script per batch adds the events (XADD), cancels
- * retention (PERSIST) and publishes the batch on the key's live channel,
- * together with the id of the entry that preceded it, all atomically. The
- * appends made during one turn of the event loop go out together in one
- * socket write (see sendAppends).
+ * Appending: a Lua script adds each batch's events (XADD), cancels retention
+ * (PERSIST) and publishes the batch on the key's live channel, together with
+ * the id of the entry that preceded it, all atomically. The appends made
+ * during one turn of the event loop, whatever their keys, go out as one
+ * script call (see sendAppends). The streams of one call must live on one
+ * Redis server: the log does not support Redis Cluster.
  *
  * Following is push-based: the reader connection SUBSCRIBEs to the live
  * channel of every followed key; no command is sent per event. Because each
@@ -76,29 +77,44 @@ const RETRY_DELAY_MS = 100;
 const START = '0-0';
 
 /**
- * KEYS[1] the stream; ARGV[1] MAXLEN; ARGV[2] the live channel; ARGV[3..] the
- * events' JSON. Returns `[prev, id, id, …]`: the id of the entry before the
- * batch (0-0 for a new stream), then the new ids. Publishes
- * `prev \n last \n id \n json \n id \n json …` where last is the batch's last
- * id. JSON text never contains a raw newline, so the message splits on '\n'.
+ * Appends to one or more streams in one call. KEYS: the streams. ARGV[1]:
+ * MAXLEN; then, for each key in order, its live channel, its number of
+ * events n, and the events' JSON (n values). Returns, per key, `[prev, id,
+ * id, …]`: the id of the entry before its batch (0-0 for a new stream), then
+ * the new ids. Publishes on each key's channel
+ * `prev \n last \n id \n json \n id \n json …`, where last is the batch's
+ * last id. JSON text never contains a raw newline, so the message splits on
+ * '\n'. A key may appear twice; its second batch then follows its first.
  */
 const APPEND_SCRIPT = `
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local prev = last[1] and last[1][1] or '0-0'
-local ids = { prev }
-local entries = {}
-for i = 3, #ARGV do
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
-  ids[#ids + 1] = id
-  entries[#entries + 1] = id
-  entries[#entries + 1] = ARGV[i]
+local replies = {}
+local a = 2
+for k = 1, #KEYS do
+  local channel = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local last = redis.call('XREVRANGE', KEYS[k], '+', '-', 'COUNT', 1)
+  local prev = last[1] and last[1][1] or '0-0'
+  local ids = { prev }
+  local entries = {}
+  for i = a, a + n - 1 do
+    local id = redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
+    ids[#ids + 1] = id
+    entries[#entries + 1] = id
+    entries[#entries + 1] = ARGV[i]
+  end
+  a = a + n
+  redis.call('PERSIST', KEYS[k])
+  redis.call('PUBLISH', channel, prev .. '\\n' .. ids[#ids] .. '\\n' .. table.concat(entries, '\\n'))
+  replies[k] = ids
 end
-redis.call('PERSIST', KEYS[1])
-redis.call('PUBLISH', ARGV[2], prev .. '\\n' .. ids[#ids] .. '\\n' .. table.concat(entries, '\\n'))
-return ids
+return replies
 `;
 
-type AppendCommand = (key: string, maxLen: number, channel: string, ...events: string[]) => Promise<string[]>;
+/** Most appends sent in one script call (each call blocks Redis while it runs). */
+const APPENDS_PER_CALL = 128;
+
+type AppendCommand = (keyCount: number, ...keysThenArgs: (string | number)[]) => Promise<string[][]>;
 
 interface QueuedAppend {
   key: string;
@@ -147,7 +163,8 @@ export class RedisEventLog implements EventLog {
 
     this.commands = new Redis(url, { enableAutoPipelining: true, connectionName: connectionName(this.prefix, 'events') });
     this.commands.on('error', (error: Error) => this.logger.warn({ err: error }, 'event log redis connection error'));
-    this.commands.defineCommand('conclaveAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
+    // No numberOfKeys: each call says how many streams it appends to.
+    this.commands.defineCommand('conclaveAppend', { lua: APPEND_SCRIPT });
     const commands = this.commands as unknown as { conclaveAppend: AppendCommand };
     this.appendBatch = commands.conclaveAppend.bind(this.commands);
 
@@ -176,21 +193,37 @@ export class RedisEventLog implements EventLog {
   }
 
   /**
-   * Sends every append queued during this turn of the event loop. They are
-   * issued in one tick, so auto-pipelining puts them in one socket write: the
-   * appends of sessions whose tokens arrived together cost one write, not one
-   * each. setImmediate runs right after the I/O callbacks that queued them,
-   * so this adds no waiting beyond that turn.
+   * Sends every append queued during this turn of the event loop, in one
+   * script call per APPENDS_PER_CALL appends whatever their keys: the appends
+   * of sessions whose tokens arrived together cost one command and one
+   * socket write, not one each. setImmediate runs right after the I/O
+   * callbacks that queued them, so this adds no waiting beyond that turn.
+   * A failed call fails every append in it.
    */
   private sendAppends(): void {
     const queued = this.appendQueue;
     this.appendQueue = [];
-    for (const append of queued) {
-      this.appendBatch(this.key(append.key), this.maxLen, this.channel(append.key), ...append.json).then((reply) => {
-        const ids = reply.slice(1).map(String);
-        this.deliverOwn(append, String(reply[0]), ids);
-        append.resolve(ids);
-      }, append.reject);
+    for (let start = 0; start < queued.length; start += APPENDS_PER_CALL) {
+      const appends = queued.slice(start, start + APPENDS_PER_CALL);
+      const keys: string[] = [];
+      const args: (string | number)[] = [this.maxLen];
+      for (const append of appends) {
+        keys.push(this.key(append.key));
+        args.push(this.channel(append.key), append.json.length, ...append.json);
+      }
+      this.appendBatch(keys.length, ...keys, ...args).then(
+        (replies) => {
+          appends.forEach((append, i) => {
+            const reply = replies[i]!;
+            const ids = reply.slice(1).map(String);
+            this.deliverOwn(append, String(reply[0]), ids);
+            append.resolve(ids);
+          });
+        },
+        (error: unknown) => {
+          for (const append of appends) append.reject(error);
+        },
+      );
     }
   }
 

@@ -245,6 +245,24 @@ function eventLogContract(name: string, factory: Factory): void {
       for (const items of results) expectStrictlyIncreasing(entryIds(items));
     });
 
+    it('keeps each key in order when appends to many keys, several to one, are issued together', async () => {
+      const log = openLog();
+      const keys = Array.from({ length: 300 }, () => newKey('together'));
+      const followers = keys.map((key) => startFollower(log, key, null, 9));
+      await sleep(100);
+      // Three appends per key, all issued in one tick, interleaved across keys.
+      const appends: Promise<string[]>[][] = keys.map(() => []);
+      for (let round = 0; round < 3; round++) {
+        keys.forEach((key, k) => appends[k]!.push(log.append(key, events(round * 3, 3))));
+      }
+      for (const perKey of appends) expectStrictlyIncreasing((await Promise.all(perKey)).flat());
+      const results = await Promise.all(followers.map((f) => f.done));
+      const wrong = results.filter((items) => numbers(items).join() !== range(0, 8).join());
+      expect(wrong.length, `followers with a wrong sequence, e.g. ${JSON.stringify(wrong[0])}`).toBe(0);
+      const stored = await log.read(keys[0]!, null);
+      expect(numbers(stored.entries)).toEqual(range(0, 8));
+    });
+
     it('drops a retained key after the retention time; an append cancels it', async () => {
       const log = openLog();
       const dropped = newKey('retain');
