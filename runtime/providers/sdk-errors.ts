@@ -58,7 +58,7 @@ export function sdkErrorToProviderError<E extends SdkApiError>(
     const { kind, detail } = reading.inStream(error, context.started);
     return providerError(kind, where, { detail });
   }
-  // A cut connection (`terminated`) or unreadable JSON.
+  // A cut connection (`terminated`, or Node's `aborted` as node-fetch.ts renames it) or unreadable JSON.
   const detail = error instanceof Error ? error.message : String(error);
   return providerError(context.started ? 'stream_broken' : 'connection', where, { detail });
 }
