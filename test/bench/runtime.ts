@@ -974,6 +974,35 @@ async function main(): Promise<number> {
     }
   }
   const steady = steadyValues.length > 0 ? summarize(steadyValues) : null;
+  // Added latency by the second its tokens were sent (JSON only), to see when the tail happens.
+  const bySecond = new Map<number, number[]>();
+  for (let slot = 0; slot < SLOTS; slot++) {
+    if (Number.isNaN(latency[slot]!)) continue;
+    const second = Math.floor(sendAt[slot]! / 1000);
+    let values = bySecond.get(second);
+    if (!values) bySecond.set(second, (values = []));
+    values.push(latency[slot]!);
+  }
+  // The slowest tokens of the steady state (JSON only): whose, which, when.
+  const slowest: { session: number; index: number; sentAtMs: number; latencyMs: number }[] = [];
+  if (SESSIONS > 1 && firstEndAt > allStreamingFrom) {
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const at = sendAt[slot]!;
+      const value = latency[slot]!;
+      if (at < allStreamingFrom || at > firstEndAt || Number.isNaN(value)) continue;
+      if (slowest.length < 100 || value > slowest.at(-1)!.latencyMs) {
+        slowest.push({ session: Math.floor(slot / TOKENS), index: slot % TOKENS, sentAtMs: Math.round(at), latencyMs: value });
+        slowest.sort((a, b) => b.latencyMs - a.latencyMs);
+        if (slowest.length > 100) slowest.pop();
+      }
+    }
+  }
+  const latencyBySecond = [...bySecond.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([second, values]) => {
+      const { p50, p99, max } = summarize(values);
+      return { atMs: second * 1000, tokens: values.length, p50, p99, max };
+    });
   // Runtime CPU per token while every session streamed: the first and last CPU
   // samples inside that span, over the tokens sent between them.
   let steadyCpuMicrosPerToken = Number.NaN;
@@ -1120,7 +1149,17 @@ async function main(): Promise<number> {
       : null,
     /** Statements the runtime ran on Postgres during the window, by kind (--pg-statements). */
     pgStatements,
-    runtimeEventLoop: { eluMean: probeElu, eluMax: probeEluMax, delayP99MaxMs: probeDelayP99, delayMaxMs: probeDelayMax },
+    runtimeEventLoop: {
+      eluMean: probeElu,
+      eluMax: probeEluMax,
+      delayP99MaxMs: probeDelayP99,
+      delayMaxMs: probeDelayMax,
+      /** The probe's seconds (ms since the bench's epoch, like the steady window below), to place stalls in time. */
+      samples: probe.map((s) => ({ atMs: Math.round(s.t - EPOCH), pid: s.pid, elu: s.elu, delayP99Ms: s.delayP99, delayMaxMs: s.delayMax })),
+    },
+    latencyBySecond,
+    slowestSteadyTokens: slowest,
+    steadyWindowMs: Number.isFinite(allStreamingFrom) && firstEndAt > allStreamingFrom ? [Math.round(allStreamingFrom), Math.round(firstEndAt)] : null,
     benchEventLoopDelayMs: {
       p99: Math.max(0, benchDelay.percentile(99) / 1e6 - DELAY_RESOLUTION_MS),
       max: Math.max(0, benchDelay.max / 1e6 - DELAY_RESOLUTION_MS),
