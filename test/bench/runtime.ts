@@ -41,8 +41,8 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
+import http, { type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -190,7 +190,8 @@ interface Client {
   error: string | null;
   settled: boolean;
   endedAt: number;
-  request: http.ClientRequest | null;
+  /** The SSE connection (a plain socket: see openSse). */
+  request: Socket | null;
 }
 
 const clients: Client[] = Array.from({ length: SESSIONS }, (_, index) => ({
@@ -269,6 +270,18 @@ function recordToken(session: number, index: number, text: string, at: number): 
   sendAt[session * TOKENS + index] = at;
 }
 
+/**
+ * Writes one HTTP/1.1 chunk (`<size hex>\r\n<data>\r\n`, the bytes
+ * `res.write` sends for a chunked response) straight to the socket in one
+ * write: the load generator shares the machine with the runtime, so it keeps
+ * its own cost per token low. The head and first chunk went through `res`.
+ */
+function writeChunk(res: ServerResponse, data: string): void {
+  const socket = res.socket;
+  if (!socket || socket.destroyed) return;
+  socket.write(`${Buffer.byteLength(data).toString(16)}\r\n${data}\r\n`);
+}
+
 /** Streams one answer: role chunk, TOKENS content chunks (paced or flat out), finish, usage, [DONE]. */
 function streamAnswer(session: number, res: ServerResponse): Promise<void> {
   const stream = fakeStreams[session]!;
@@ -307,7 +320,7 @@ function streamAnswer(session: number, res: ServerResponse): Promise<void> {
         const at = now();
         const text = tokenText(index, at);
         recordToken(session, index, text, at);
-        res.write(parts.contentHead + text + parts.contentTail);
+        writeChunk(res, parts.contentHead + text + parts.contentTail);
         index += 1;
         if (index >= TOKENS) return end();
         // Absolute schedule: timer drift does not lower the rate.
@@ -642,32 +655,50 @@ function scanTokens(client: Client, delta: string, at: number): void {
   }
 }
 
+/**
+ * Opens the session's event stream on a plain socket: the request is written
+ * by hand and the response head read up to its blank line; after it, the
+ * runtime's SSE body is the bytes up to the connection's end (it is
+ * close-delimited, see runtime/http/sse.ts), fed to the SSE parser as they
+ * come. The same bytes an HTTP client would read, without an HTTP parser
+ * and a response stream per token in the load generator, which shares the
+ * machine with the runtime.
+ */
 function openSse(target: Target, client: Client): void {
-  const req = http.get(
-    {
-      host: '127.0.0.1',
-      port: target.port,
-      path: `/api/sessions/${client.sessionId}/events`,
-      agent: false,
-      headers: { authorization: `Bearer ${target.token}`, accept: 'text/event-stream' },
-    },
-    (res: IncomingMessage) => {
-      if (res.statusCode !== 200) {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => settle(client, `SSE answered ${res.statusCode}: ${text.slice(0, 200)}`));
-        return;
-      }
-      client.sseOpenedAt = now();
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => onSseData(client, chunk));
-      res.on('end', () => settle(client, client.terminal ? null : 'the SSE stream ended before a terminal event'));
-      res.on('error', (error) => settle(client, `SSE error: ${error.message}`));
-    },
-  );
-  req.on('error', (error) => settle(client, `SSE request failed: ${error.message}`));
-  client.request = req;
+  const socket = connect(target.port, '127.0.0.1');
+  socket.setNoDelay(true);
+  socket.setEncoding('utf8');
+  let head: string | null = '';
+  socket.on('connect', () => {
+    socket.write(
+      `GET /api/sessions/${client.sessionId}/events HTTP/1.1\r\nHost: 127.0.0.1:${target.port}\r\n` +
+        `Authorization: Bearer ${target.token}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`,
+    );
+  });
+  socket.on('data', (chunk: string) => {
+    if (head === null) return onSseData(client, chunk);
+    head += chunk;
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const [statusLine = '', ...headerLines] = head.slice(0, end).split('\r\n');
+    const rest = head.slice(end + 4);
+    head = null;
+    if (!/^HTTP\/1\.1 200 /.test(statusLine)) {
+      settle(client, `SSE answered ${statusLine}: ${rest.slice(0, 200)}`);
+      socket.destroy();
+      return;
+    }
+    if (headerLines.some((line) => /^transfer-encoding:/i.test(line))) {
+      settle(client, 'the SSE body is not close-delimited: this client reads it raw');
+      socket.destroy();
+      return;
+    }
+    client.sseOpenedAt = now();
+    if (rest) onSseData(client, rest);
+  });
+  socket.on('end', () => settle(client, client.terminal ? null : 'the SSE stream ended before a terminal event'));
+  socket.on('error', (error) => settle(client, `SSE connection failed: ${error.message}`));
+  client.request = socket;
 }
 
 async function startSession(target: Target, client: Client, conversationId: string): Promise<void> {
