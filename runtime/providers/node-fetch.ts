@@ -18,7 +18,9 @@
  *     with an `AbortError`, which the SDKs recognise by name;
  *   - a failure to connect rejects with `TypeError('fetch failed', { cause })`,
  *     as undici does; a connection cut mid-answer is an error on the body;
- *   - gzip / deflate / br answers are decompressed.
+ *   - gzip / deflate / br answers are decompressed;
+ *   - redirects are not followed: API servers answer in place, and a 3xx
+ *     reaches the SDK as the error status it is.
  * Requests whose body is not a string or bytes (multipart uploads) go to the
  * built-in fetch unchanged.
  */
@@ -126,6 +128,8 @@ function decoded(message: IncomingMessage): Readable {
   const encoding = String(message.headers['content-encoding'] ?? '').trim().toLowerCase();
   const decompress = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
   if (!decompress) return message;
+  // Like the listener above: an aborted, unread body must not be an unhandled error.
+  decompress.on('error', () => undefined);
   message.on('error', (error) => decompress.destroy(error));
   decompress.on('close', () => message.destroy());
   return message.pipe(decompress);

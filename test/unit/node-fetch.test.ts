@@ -1,0 +1,115 @@
+/**
+ * The providers' fetch (runtime/providers/node-fetch.ts) against a small
+ * node:http server written here: what it sends, the Response it gives (status,
+ * headers, text/json, a body that is a Node stream), decompression, and how
+ * refused connections, aborts and cut connections surface. The SDK flows over
+ * it are in test/integration/providers.contract.test.ts.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nodeFetch } from '../../runtime/providers/node-fetch.js';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+async function serve(handler: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<string> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => handler(req, body, res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function readAll(body: unknown): Promise<string> {
+  let text = '';
+  for await (const chunk of body as AsyncIterable<Buffer>) text += chunk.toString('utf8');
+  return text;
+}
+
+describe('nodeFetch', () => {
+  it('sends method, headers and body; answers status, headers and text', async () => {
+    let seen: { method?: string; headers?: IncomingMessage['headers']; body?: string } = {};
+    const base = await serve((req, body, res) => {
+      seen = { method: req.method, headers: req.headers, body };
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '2' });
+      res.end('{"error":{"message":"slow down"}}');
+    });
+    const response = await nodeFetch(`${base}/v1/chat/completions?x=1`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
+      body: '{"ü":1}',
+    });
+    expect(seen).toMatchObject({ method: 'POST', body: '{"ü":1}', headers: { authorization: 'Bearer k', 'content-length': '8' } });
+    expect(response).toBeInstanceOf(Response);
+    expect(response.status).toBe(429);
+    expect(response.ok).toBe(false);
+    expect(response.headers.get('retry-after')).toBe('2');
+    expect(response.url).toBe(`${base}/v1/chat/completions?x=1`);
+    expect(await response.json()).toEqual({ error: { message: 'slow down' } });
+  });
+
+  it('gives the body as a Node stream the SDKs iterate, and decompresses gzip', async () => {
+    const base = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+      res.end(gzipSync('data: one\n\ndata: two\n\n'));
+    });
+    const response = await nodeFetch(`${base}/stream`, {});
+    expect(response.ok).toBe(true);
+    expect(typeof (response.body as unknown as AsyncIterable<Buffer>)[Symbol.asyncIterator]).toBe('function');
+    expect(await readAll(response.body)).toBe('data: one\n\ndata: two\n\n');
+  });
+
+  it('rejects a refused connection as fetch does: TypeError "fetch failed" with the cause', async () => {
+    const base = await serve(() => undefined);
+    const port = new URL(base).port;
+    await Promise.all(closers.splice(0).map((close) => close()));
+    const error = await nodeFetch(`http://127.0.0.1:${port}/`, {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as TypeError).message).toBe('fetch failed');
+    expect(((error as TypeError).cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+  });
+
+  it('rejects with an AbortError when aborted before the answer begins', async () => {
+    const base = await serve(() => undefined); // never answers
+    const controller = new AbortController();
+    const pending = nodeFetch(`${base}/slow`, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('ends the body with an AbortError when aborted mid-answer', async () => {
+    const base = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n'); // then nothing
+    });
+    const controller = new AbortController();
+    const response = await nodeFetch(`${base}/stream`, { signal: controller.signal });
+    const reading = readAll(response.body);
+    setTimeout(() => controller.abort(), 20);
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('says a connection cut mid-answer closed before the answer ended', async () => {
+    const base = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const response = await nodeFetch(`${base}/stream`, {});
+    await expect(readAll(response.body)).rejects.toThrow('the connection closed before the answer ended');
+  });
+});
