@@ -273,14 +273,7 @@ async function answerApprovals(host: CommandHost, adapter: PlatformAdapter, comm
 
 /** The calls the conversation's latest session waits on (none unless it is awaiting input). */
 async function waitingCalls(user: ConclaveClient, conversationId: string): Promise<PendingCall[]> {
-  let cursor: string | undefined;
-  let latest: { status: string; pending: unknown } | undefined;
-  // Sessions are listed oldest first: the latest is on the last page.
-  do {
-    const page = await user.listSessions(conversationId, { limit: 200, ...(cursor ? { cursor } : {}) });
-    latest = page.items.at(-1) ?? latest;
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor);
+  const latest = (await user.listSessions(conversationId, { limit: 1, order: 'desc' })).items[0];
   const calls = (latest?.pending as { calls?: unknown } | null | undefined)?.calls;
   if (latest?.status !== 'awaiting_input' || !Array.isArray(calls)) return [];
   return calls.filter(

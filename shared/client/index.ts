@@ -65,6 +65,7 @@ import {
   type RoomFromTemplate,
   type RoomTemplate,
   type RunAccepted,
+  type SessionListQuery,
   type Steer,
   type SteerResult,
   type Turn,
@@ -223,7 +224,7 @@ export class ConclaveClient {
   // ---------------------------------------------------------------- sessions
 
   /** A conversation's sessions, oldest first. */
-  listSessions(conversationId: string, query: PageQuery = {}, options?: RequestOptions): Promise<Page<Session>> {
+  listSessions(conversationId: string, query: SessionListQuery = {}, options?: RequestOptions): Promise<Page<Session>> {
     return this.json(
       pageOf(sessionSchema),
       { method: 'GET', path: `/api/conversations/${id(conversationId)}/sessions`, query: { ...query } },

@@ -57,6 +57,10 @@ export interface PageQuery {
   limit?: number;
   cursor?: string;
 }
+export interface SessionListQuery extends PageQuery {
+  /** `desc`: newest first (default `asc`, oldest first). */
+  order?: 'asc' | 'desc';
+}
 export interface ConversationListQuery extends PageQuery {
   /** Conversations whose metadata contains this object. */
   metadata?: Record<string, unknown>;

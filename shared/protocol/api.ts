@@ -51,6 +51,11 @@ export const pageQuerySchema = z.strictObject({
   cursor: z.string().max(512).optional(),
 });
 
+/** A conversation's sessions: oldest first by default; `desc` for the newest first (a cursor pages in the order it came from). */
+export const sessionListQuerySchema = pageQuerySchema.extend({
+  order: z.enum(['asc', 'desc']).default('asc'),
+});
+
 // ------------------------------------------------------------------ presets
 
 export const modelSpecSchema = z.strictObject({

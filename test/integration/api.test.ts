@@ -250,6 +250,31 @@ function apiSuite(database: 'pglite' | 'postgres') {
     expect((await rt.api('GET', '/api/sessions/nope')).status).toBe(404);
   });
 
+  it('pages sessions oldest first, or newest first with order=desc', async () => {
+    const conversation = await rt.api('POST', '/api/conversations', { body: { title: 'Many sessions' } });
+    const { repos } = rt.handle.context;
+    for (let i = 1; i <= 5; i++) {
+      await repos.sessions.create({ id: `many-${i}`, conversationId: conversation.body.id, runId: `run-many-${i}`, status: 'completed', input: [] });
+    }
+    const pages = async (order: string) => {
+      const ids: string[][] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = `limit=2&order=${order}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const page = await rt.api('GET', `/api/conversations/${conversation.body.id}/sessions?${query}`);
+        expect(page.status).toBe(200);
+        ids.push(page.body.items.map((s: { id: string }) => s.id));
+        cursor = page.body.next_cursor;
+      } while (cursor);
+      return ids;
+    };
+    expect(await pages('asc')).toEqual([['many-1', 'many-2'], ['many-3', 'many-4'], ['many-5']]);
+    expect(await pages('desc')).toEqual([['many-5', 'many-4'], ['many-3', 'many-2'], ['many-1']]);
+    const bad = await rt.api('GET', `/api/conversations/${conversation.body.id}/sessions?order=newest`);
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('query.order');
+  });
+
   it('serves an OpenAPI document covering every route', async () => {
     const doc = await rt.api('GET', '/api/openapi.json');
     expect(doc.status).toBe(200);

@@ -11,7 +11,7 @@ import {
   conversationSchema,
   idSchema,
   listOf,
-  pageQuerySchema,
+  sessionListQuerySchema,
   sessionSchema,
 } from '../../../shared/protocol/api.js';
 import type { ConversationInsert } from '../../store/repos/conversations.js';
@@ -166,10 +166,10 @@ export function conversationRoutes(ctx: AppContext): AnyRoute[] {
       method: 'get',
       path: '/api/conversations/:id/sessions',
       tag: 'sessions',
-      summary: "A conversation's sessions, oldest first",
+      summary: "A conversation's sessions, oldest first (`order=desc`: newest first)",
       access: 'user',
       params: idParams(idSchema),
-      query: pageQuerySchema,
+      query: sessionListQuerySchema,
       responses: { 200: listOf(sessionSchema, 'SessionList'), 404: null },
       handler: async ({ params, query, principal }) => {
         const conversation = await visible(params.id, principal);

@@ -38,17 +38,19 @@ export function createSessionsRepo(db: Db) {
     },
 
     /** A conversation's sessions, oldest first (the order they ran in). */
-    async listByConversation(conversationId: string, query: { limit: number; cursor?: string }) {
+    async listByConversation(conversationId: string, query: { limit: number; cursor?: string; order?: 'asc' | 'desc' }) {
+      const order = query.order ?? 'asc';
+      const by = order === 'asc' ? asc : desc;
       const rows = await db
         .select()
         .from(sessions)
         .where(
           and(
             eq(sessions.conversationId, conversationId),
-            afterCursor(sessions.createdAt, sessions.id, decodeCursor(query.cursor), 'asc'),
+            afterCursor(sessions.createdAt, sessions.id, decodeCursor(query.cursor), order),
           ),
         )
-        .orderBy(asc(sessions.createdAt), asc(sessions.id))
+        .orderBy(by(sessions.createdAt), by(sessions.id))
         .limit(query.limit + 1);
       return toPage(rows, query.limit);
     },
