@@ -18,6 +18,8 @@
  *     with an `AbortError`, which the SDKs recognise by name;
  *   - a failure to connect rejects with `TypeError('fetch failed', { cause })`,
  *     as undici does; a connection cut mid-answer is an error on the body;
+ *   - a body silent for BODY_IDLE_TIMEOUT_MS ends with an error, as undici's
+ *     bodyTimeout does;
  *   - gzip / deflate / br answers are decompressed;
  *   - redirects are not followed: API servers answer in place, and a 3xx
  *     reaches the SDK as the error status it is.
@@ -35,7 +37,27 @@ const httpsAgent = new https.Agent({ keepAlive: true });
 /** Statuses whose Response must have no body. */
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
-export const nodeFetch: typeof fetch = async (input, init = {}) => {
+/**
+ * How long a body may send nothing before it is ended with an error: a
+ * provider that stalls mid-answer must not hold a session forever. Five
+ * minutes, as undici's `bodyTimeout` (long reasoning can be silent for
+ * minutes; Anthropic sends pings, OpenAI-compatible servers do not).
+ */
+export const BODY_IDLE_TIMEOUT_MS = 300_000;
+
+export interface NodeFetchOptions {
+  /** Default BODY_IDLE_TIMEOUT_MS. */
+  bodyIdleTimeoutMs?: number;
+}
+
+export function createNodeFetch(options: NodeFetchOptions = {}): typeof fetch {
+  const idleMs = options.bodyIdleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS;
+  return (input, init) => send(input, init ?? {}, idleMs);
+}
+
+export const nodeFetch = createNodeFetch();
+
+async function send(input: Parameters<typeof fetch>[0], init: RequestInit, idleMs: number): Promise<Response> {
   const body = init.body;
   if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) return fetch(input, init);
   const url = new URL(input instanceof Request ? input.url : String(input));
@@ -68,6 +90,7 @@ export const nodeFetch: typeof fetch = async (input, init = {}) => {
     request.on('response', (message) => {
       signal?.removeEventListener('abort', onAbort);
       const stream = decoded(message);
+      endWhenIdle(message, stream, idleMs);
       if (signal) {
         const onBodyAbort = () => stream.destroy(abortError(signal));
         signal.addEventListener('abort', onBodyAbort, { once: true });
@@ -77,7 +100,21 @@ export const nodeFetch: typeof fetch = async (input, init = {}) => {
     });
     request.end(body ?? undefined);
   });
-};
+}
+
+/** Ends the body with an error when its socket has been silent for `idleMs`. */
+function endWhenIdle(message: IncomingMessage, stream: Readable, idleMs: number): void {
+  const socket = message.socket;
+  if (!socket || idleMs <= 0) return;
+  const silence = idleMs % 1000 === 0 ? `${idleMs / 1000} s` : `${idleMs} ms`;
+  const onIdle = () => stream.destroy(new Error(`the server sent nothing for ${silence}`));
+  socket.setTimeout(idleMs);
+  socket.on('timeout', onIdle);
+  stream.once('close', () => {
+    socket.off('timeout', onIdle);
+    socket.setTimeout(0);
+  });
+}
 
 /**
  * A Response whose `body` is the Node stream itself (an async iterable of

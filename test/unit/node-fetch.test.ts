@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nodeFetch } from '../../runtime/providers/node-fetch.js';
+import { createNodeFetch, nodeFetch } from '../../runtime/providers/node-fetch.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -101,6 +101,29 @@ describe('nodeFetch', () => {
     const reading = readAll(response.body);
     setTimeout(() => controller.abort(), 20);
     await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('ends a body that stays silent with an error, and keeps one that trickles', async () => {
+    const base = await serve((req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+      if (req.url === '/trickle') {
+        // A byte every 40 ms for 300 ms: never silent for the 100 ms allowed.
+        let n = 0;
+        const timer = setInterval(() => {
+          res.write(': ping\n\n');
+          if (++n === 8) {
+            clearInterval(timer);
+            res.end('data: last\n\n');
+          }
+        }, 40);
+      } // else: nothing more, ever
+    });
+    const idleFetch = createNodeFetch({ bodyIdleTimeoutMs: 100 });
+    const started = Date.now();
+    await expect(readAll((await idleFetch(`${base}/silent`, {})).body)).rejects.toThrow('the server sent nothing for 100 ms');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await readAll((await idleFetch(`${base}/trickle`, {})).body)).toMatch(/data: last/);
   });
 
   it('says a connection cut mid-answer closed before the answer ended', async () => {
