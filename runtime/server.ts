@@ -17,6 +17,7 @@ import { httpToolSource } from './engine/toolsets/http.js';
 import { mcpToolSource } from './engine/toolsets/mcp.js';
 import { createBus, createEventLog } from './events/index.js';
 import { createApp } from './http/app.js';
+import { createWriteLimiter } from './http/rate-limit.js';
 import type { AppContext } from './http/context.js';
 import { createLogger, type Logger } from './logger.js';
 import { costOf, priceTable } from './providers/pricing.js';
@@ -108,6 +109,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     runs,
     rooms,
     providers,
+    writeLimiter: createWriteLimiter(config.CONCLAVE_RATE_LIMIT_PER_MINUTE, { redisUrl: config.REDIS_URL, logger }),
     sseHeartbeatMs: options.engine?.sseHeartbeatMs ?? config.CONCLAVE_SSE_HEARTBEAT_SECONDS * 1000,
   };
   const app = createApp(context);
@@ -140,6 +142,7 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
           server.close(() => resolve());
           server.closeAllConnections();
         });
+        await context.writeLimiter.close();
         await bus.close();
         await eventLog.close();
         await database.close();

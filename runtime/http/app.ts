@@ -11,7 +11,6 @@ import { InvalidInputError, isUniqueViolation } from '../store/errors.js';
 import { createAuthenticator } from './auth.js';
 import type { AppContext } from './context.js';
 import { ApiError } from './errors.js';
-import { createWriteLimiter } from './rate-limit.js';
 import { mountRoutes, type AnyRoute } from './route.js';
 import { bindingRoutes } from './routes/bindings.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -67,7 +66,7 @@ export function createApp(ctx: AppContext): express.Express {
   const api = express.Router();
   mountRoutes(api, allRoutes(ctx), {
     authenticate: createAuthenticator({ rootToken: ctx.rootToken, users: ctx.repos.users }),
-    limitWrites: createWriteLimiter(ctx.config.CONCLAVE_RATE_LIMIT_PER_MINUTE),
+    limitWrites: (principal) => ctx.writeLimiter.limit(principal),
     idempotency: ctx.repos.idempotency,
   });
   app.use(api);

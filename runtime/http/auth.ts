@@ -5,6 +5,7 @@
  * user with `X-Conclave-User`; that user is created on first use and is never
  * an administrator.
  */
+import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import type { UsersRepo } from '../store/repos/users.js';
 import { ROOT_USER_ID, secretsEqual } from '../store/repos/users.js';
@@ -42,10 +43,12 @@ function presentedToken(req: Request): string | undefined {
 
 export function createAuthenticator(deps: { rootToken: string; users: UsersRepo }) {
   const lastTouched = new Map<string, number>();
+  // Processes sharing a root token share its rate limit; runtimes with different ones do not.
+  const rootRateKey = `root:${createHash('sha256').update(deps.rootToken).digest('hex').slice(0, 16)}`;
 
   async function baseline(token: string): Promise<Principal> {
     if (secretsEqual(token, deps.rootToken)) {
-      return { userId: ROOT_USER_ID, isAdmin: true, scope: 'service', keyId: null, serviceUserId: ROOT_USER_ID, rateKey: 'root' };
+      return { userId: ROOT_USER_ID, isAdmin: true, scope: 'service', keyId: null, serviceUserId: ROOT_USER_ID, rateKey: rootRateKey };
     }
     const check = await deps.users.checkKey(token);
     if (!check) throw new ApiError(401, 'invalid_token', 'the token is not valid, has expired, or was revoked');

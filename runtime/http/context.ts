@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Database } from '../store/database.js';
 import type { Repos } from '../store/repos/index.js';
+import type { WriteLimiter } from './rate-limit.js';
 
 export interface AppContext {
   config: Config;
@@ -20,6 +21,8 @@ export interface AppContext {
   runs: RunManager;
   rooms: RoomOrchestrator;
   providers: ProviderRegistry;
+  /** The write rate limit (runtime/http/rate-limit.ts). */
+  writeLimiter: WriteLimiter;
   /** Interval of SSE comment heartbeats. */
   sseHeartbeatMs: number;
 }

@@ -73,8 +73,8 @@ export type AnyRoute = RouteDef<any, any, any>;
 export interface MountOptions {
   /** Authenticates the request (sets res.locals.principal) or throws. */
   authenticate: (req: Request) => Promise<Principal>;
-  /** Called for write routes after authentication; throws 429 when over the limit. */
-  limitWrites: (principal: Principal) => void;
+  /** Called for write routes after authentication; rejects with 429 when over the limit. */
+  limitWrites: (principal: Principal) => Promise<void>;
   /** Where idempotent routes keep their first answers. */
   idempotency: IdempotencyStore;
 }
@@ -103,7 +103,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[], options: MountOp
         if (def.access === 'service' && !principal.isAdmin && principal.scope !== 'service') {
           throw new ApiError(403, 'forbidden', 'this route needs a service key or an administrator');
         }
-        if (WRITE_METHODS.includes(def.method) && def.access !== 'public') options.limitWrites(principal);
+        if (WRITE_METHODS.includes(def.method) && def.access !== 'public') await options.limitWrites(principal);
 
         const params = parse('params', def.params, req.params);
         // access_token is authentication, not part of any route's query.

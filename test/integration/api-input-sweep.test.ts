@@ -5,7 +5,9 @@
  * with a JSON error that names the problem.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { startTestRuntime, type ApiResponse, type TestRuntime } from '../support/runtime.js';
+import { describeWith } from '../support/services.js';
 
 interface Operation {
   method: string;
@@ -183,5 +185,30 @@ describe('write rate limit', () => {
     expect(last!.body.error.code).toBe('rate_limited');
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await limited.api('GET', '/api/conversations')).status).toBe(200);
+  });
+});
+
+describeWith('redis', 'write rate limit shared through Redis', () => {
+  const token = `shared-limit-${randomBytes(8).toString('hex')}`;
+  let a: TestRuntime;
+  let b: TestRuntime;
+  let other: TestRuntime;
+  beforeAll(async () => {
+    const env = { CONCLAVE_RATE_LIMIT_PER_MINUTE: '3', CONCLAVE_AUTH_TOKEN: token };
+    [a, b, other] = await Promise.all([
+      startTestRuntime({ eventLog: 'redis', env }),
+      startTestRuntime({ eventLog: 'redis', env }),
+      startTestRuntime({ eventLog: 'redis', env: { CONCLAVE_RATE_LIMIT_PER_MINUTE: '3' } }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close(), other?.close()]);
+  });
+
+  it('counts the writes of one key across processes; another root token has its own count', async () => {
+    const write = async (runtime: TestRuntime) => (await runtime.api('POST', '/api/conversations', { body: { title: 'w' } })).status;
+    expect([await write(a), await write(b), await write(a)]).toEqual([201, 201, 201]);
+    expect([await write(b), await write(a)]).toEqual([429, 429]);
+    expect(await write(other)).toBe(201);
   });
 });
