@@ -112,6 +112,8 @@ export async function startRuntime(config: Config, options: StartOptions = {}): 
     writeLimiter: createWriteLimiter(config.CONCLAVE_RATE_LIMIT_PER_MINUTE, { redisUrl: config.REDIS_URL, logger }),
     sseHeartbeatMs: options.engine?.sseHeartbeatMs ?? config.CONCLAVE_SSE_HEARTBEAT_SECONDS * 1000,
   };
+  // Before serving: otherwise the first writes are counted per process (the limiter's failover).
+  if (!(await context.writeLimiter.ready(5_000))) logger.warn('Redis did not answer within 5 s: write rate limits count per process until it does');
   const app = createApp(context);
 
   const server: Server = await new Promise((resolve, reject) => {

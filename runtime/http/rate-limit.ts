@@ -19,6 +19,11 @@ import { ApiError } from './errors.js';
 export interface WriteLimiter {
   /** Counts a write by this principal; rejects with a 429 ApiError over the limit. */
   limit(principal: Principal): Promise<void>;
+  /**
+   * Waits, at most `timeoutMs`, until the count is shared (the Redis
+   * connection is ready); true when it is, or when there is no Redis.
+   */
+  ready(timeoutMs: number): Promise<boolean>;
   /** Closes the Redis connection, if any. */
   close(): Promise<void>;
 }
@@ -63,6 +68,20 @@ export function createWriteLimiter(perMinute: number, options: WriteLimiterOptio
           'Retry-After': String(retryAfter),
         });
       }
+    },
+    async ready(timeoutMs) {
+      if (!redis || redis.status === 'ready') return true;
+      const connection = redis;
+      return new Promise<boolean>((resolve) => {
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          connection.off('ready', onReady);
+          resolve(ok);
+        };
+        const onReady = () => done(true);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        connection.on('ready', onReady);
+      });
     },
     async close() {
       redis?.disconnect();
