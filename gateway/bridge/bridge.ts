@@ -587,7 +587,12 @@ export class Bridge {
 
 // ------------------------------------------------------------ helpers
 
-/** A message's input for the runtime: its text, plus attachments as URL parts. Null when empty. */
+/**
+ * A message's input for the runtime: its text, plus attachments. Images go as
+ * image parts (their bytes when the adapter fetched them, else their URL);
+ * an image whose URL needs the bot's credentials and was not fetched goes as
+ * a file part, so no model is asked to fetch what it cannot. Null when empty.
+ */
 export function messageInput(text: string, attachments: Attachment[]): NonNullable<MessageCreate['input']> | null {
   const trimmed = text.trim();
   if (attachments.length === 0) return trimmed === '' ? null : trimmed;
@@ -596,7 +601,8 @@ export function messageInput(text: string, attachments: Attachment[]): NonNullab
   for (const attachment of attachments.slice(0, 63)) {
     const mime = attachment.mimeType?.split(';')[0]?.trim();
     const isImage = mime ? /^image\/[\w.+-]+$/.test(mime) : /\.(png|jpe?g|gif|webp)$/i.test(attachment.name ?? attachment.url);
-    if (isImage) parts.push({ type: 'image', url: attachment.url, ...(mime && { mime_type: mime }) });
+    if (isImage && attachment.data && mime) parts.push({ type: 'image', data: attachment.data, mime_type: mime });
+    else if (isImage && !attachment.private) parts.push({ type: 'image', url: attachment.url, ...(mime && { mime_type: mime }) });
     else parts.push({ type: 'file', url: attachment.url, ...(mime && { mime_type: mime }), ...(attachment.name && { name: attachment.name.slice(0, 500) }) });
   }
   return parts;

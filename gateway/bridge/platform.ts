@@ -40,6 +40,10 @@ export interface Attachment {
   url: string;
   name?: string;
   mimeType?: string;
+  /** The URL answers only with the bot's credentials (Slack's `url_private`): never hand it to a model to fetch. */
+  private?: boolean;
+  /** The bytes, base64, when the adapter fetched them for the model (small images behind `private` URLs). */
+  data?: string;
 }
 
 /** One inbound human message, normalised. */

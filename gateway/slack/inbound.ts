@@ -101,6 +101,7 @@ export function attachmentsOf(event: Json): Attachment[] {
     if (!url) continue;
     out.push({
       url,
+      private: true,
       ...(typeof file.name === 'string' ? { name: file.name } : {}),
       ...(typeof file.mimetype === 'string' ? { mimeType: file.mimetype } : {}),
     });

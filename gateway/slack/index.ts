@@ -87,6 +87,7 @@ import type {
   PostedMessage,
 } from '../bridge/platform.js';
 import { isAmbiguousFailure, sdkLogger, silentLogger, slackErrorCode, SlackApi, SlackAdapterStopped, toPlatformError, type AdapterLogger, type Json } from './api.js';
+import { inlinePrivateImages, SLACK_FILE_HOST } from './files.js';
 import { commandName, draftMessage, isDirectChannel, placeFor, type WholeChannels, type WorkspaceIdentity } from './inbound.js';
 import { NativeStreamUnavailable, SlackNativeStream, STREAMING_UNAVAILABLE_ERRORS, type StreamSettings } from './stream.js';
 
@@ -135,6 +136,8 @@ export interface SlackTuning {
   socketServerPingTimeoutMs?: number;
   /** Per-request timeout of Web API calls. */
   requestTimeoutMs: number;
+  /** Most bytes of shared images fetched and passed to the model per message (gateway/slack/files.ts). */
+  inlineImageBytes: number;
 }
 
 const DEFAULT_TUNING: SlackTuning = {
@@ -142,6 +145,8 @@ const DEFAULT_TUNING: SlackTuning = {
   typingIntervalMs: 30_000,
   streamAppendIntervalMs: 1000,
   maxMessageLength: 4000,
+  // 700 kB of images is 933 kB of base64: within the runtime's default 1 MB request body.
+  inlineImageBytes: 700_000,
   requestTimeoutMs: 30_000,
 };
 
@@ -256,6 +261,8 @@ class SlackPlatformAdapter implements SlackAdapter {
   identity: WorkspaceIdentity | null = null;
 
   private readonly tuning: SlackTuning;
+  /** Where the bot token may fetch shared files: Slack's file host, and the configured API's host. */
+  private readonly fileHosts: ReadonlySet<string>;
   private readonly logger: AdapterLogger;
   private readonly abort = new AbortController();
   private readonly api: SlackApi;
@@ -272,6 +279,7 @@ class SlackPlatformAdapter implements SlackAdapter {
 
   constructor(private readonly options: SlackAdapterOptions) {
     this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.fileHosts = new Set([SLACK_FILE_HOST, ...(options.apiUrl ? [new URL(options.apiUrl).host] : [])]);
     this.logger = options.logger ?? silentLogger;
     this.limits = {
       maxMessageLength: this.tuning.maxMessageLength,
@@ -405,7 +413,15 @@ class SlackPlatformAdapter implements SlackAdapter {
     }
     try {
       const user: PlatformUser = { id: draft.userId, name: await this.userName(draft.userId), isBot: false, roles: [] };
-      await handlers.message(draft.build(user, eventId));
+      const message = draft.build(user, eventId);
+      message.attachments = await inlinePrivateImages(message.attachments, {
+        token: this.options.botToken,
+        hosts: this.fileHosts,
+        budgetBytes: this.tuning.inlineImageBytes,
+        timeoutMs: this.tuning.requestTimeoutMs,
+        onError: (attachment, reason) => this.logger.warn({ file: attachment.name, reason }, 'slack: a shared image was not passed on to the model'),
+      });
+      await handlers.message(message);
     } catch (error) {
       this.logger.error({ err: String(error), eventId }, 'slack: the message handler failed');
     }

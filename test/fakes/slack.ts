@@ -9,7 +9,9 @@
  * threads, reactions, assistant statuses, native streams), the limits it
  * enforces, signed Events API / slash-command delivery to an app's HTTP
  * endpoint, the Socket Mode WebSocket (`apps.connections.open` → `hello`,
- * envelopes, acks, `disconnect`), and the `state` tests assert on.
+ * envelopes, acks, `disconnect`), shared files at their `url_private`
+ * (answered only with the bot token, else a redirect to sign-in, as Slack
+ * does), and the `state` tests assert on.
  *
  *   const slack = await startFakeSlack();
  *   const app = new App({ token: slack.botToken, signingSecret: slack.signingSecret,
@@ -178,6 +180,8 @@ export interface FakeSlackState {
   /** Events API and slash-command HTTP deliveries. */
   deliveries: Array<{ url: string; kind: 'event' | 'command' | 'url_verification'; eventId?: string; retryNum: number; status: number; timedOut: boolean; at: number }>;
   responseUrlPosts: Array<{ id: string; body: Json; at: number }>;
+  /** Every GET of a shared file's url_private, and whether it carried the bot token. */
+  fileDownloads: Array<{ path: string; authorized: boolean }>;
   socket: {
     /** apps.connections.open answers handed out. */
     urlsIssued: number;
@@ -199,6 +203,8 @@ export interface UserMessageOptions {
   mention?: boolean;
   /** Post in the DM between the user and the bot. */
   dm?: boolean;
+  /** Files shared with the message: hosted at their `url_private`, which answers only with the bot token. */
+  files?: { name: string; mimetype: string; bytes: Buffer }[];
 }
 
 export interface SlackUserInput {
@@ -422,6 +428,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     calls: [],
     deliveries: [],
     responseUrlPosts: [],
+    fileDownloads: [],
     socket: { urlsIssued: 0, connections: 0, envelopes: [], acks: [] },
   };
 
@@ -858,6 +865,19 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', baseUrl);
+    const file = hostedFiles.get(url.pathname);
+    if (file && req.method === 'GET') {
+      state.fileDownloads.push({ path: url.pathname, authorized: req.headers.authorization === `Bearer ${botToken}` });
+      // Like Slack: without the bot token, a redirect to the sign-in page instead of the file.
+      if (req.headers.authorization !== `Bearer ${botToken}`) {
+        res.writeHead(302, { Location: `${baseUrl}/signin?redir=${encodeURIComponent(url.pathname)}`, 'Content-Type': 'text/html' });
+        res.end('<html>sign in</html>');
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.bytes.length) });
+      res.end(file.bytes);
+      return;
+    }
     const raw = (await readRawBody(req)).toString('utf8');
     let reply: Reply;
     const apiMatch = /^\/api\/([\w.]+)$/.exec(url.pathname);
@@ -1052,6 +1072,16 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   // ---- test-side helpers
 
+  /** Shared files by `url_private` path. */
+  const hostedFiles = new Map<string, { mimetype: string; bytes: Buffer }>();
+
+  function hostFile(input: { name: string; mimetype: string; bytes: Buffer }): Json {
+    const id = newId('F');
+    const path = `/files-pri/${teamId}-${id}/${encodeURIComponent(input.name)}`;
+    hostedFiles.set(path, { mimetype: input.mimetype, bytes: input.bytes });
+    return { id, name: input.name, mimetype: input.mimetype, size: input.bytes.length, url_private: `${baseUrl}${path}`, url_private_download: `${baseUrl}${path}?download=1` };
+  }
+
   function userMessage(input: UserMessageOptions): UserMessage {
     const user = addUser(input.user ?? alice);
     const channel = input.dm ? dmChannel(user.id) : resolveChannel(input.channel ?? firstChannelId);
@@ -1063,6 +1093,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     const base: Json = {
       user: user.id, text, ts, team: teamId, channel: channel.id, event_ts: ts, client_msg_id: randomUUID(),
       blocks: [{ type: 'rich_text', block_id: randomBytes(3).toString('hex'), elements: [{ type: 'rich_text_section', elements: [{ type: 'text', text }] }] }],
+      ...(input.files?.length ? { files: input.files.map(hostFile) } : {}),
       ...(input.threadTs ? { thread_ts: input.threadTs, ...(parent ? { parent_user_id: parent.user } : {}) } : {}),
     };
     return {

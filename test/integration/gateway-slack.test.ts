@@ -330,7 +330,7 @@ describe('Slack adapter: inbound over HTTP (signed Events API)', () => {
       files: [{ id: 'F1', name: 'report.pdf', mimetype: 'application/pdf', url_private: 'https://files.slack.com/files-pri/T-F1/report.pdf' }],
     });
     const file = await h.slack.waitFor(() => h.messages.find((m) => m.id === withFile.ts));
-    expect(file.attachments).toEqual([{ url: 'https://files.slack.com/files-pri/T-F1/report.pdf', name: 'report.pdf', mimeType: 'application/pdf' }]);
+    expect(file.attachments).toEqual([{ url: 'https://files.slack.com/files-pri/T-F1/report.pdf', private: true, name: 'report.pdf', mimeType: 'application/pdf' }]);
 
     // A whole channel: every top-level message, mention or not, is the channel's conversation.
     const inWhole = h.slack.userMessage({ text: 'no mention needed', channel: agents });
@@ -344,6 +344,34 @@ describe('Slack adapter: inbound over HTTP (signed Events API)', () => {
 
     await sleep(150);
     expect(h.messages.map((m) => m.id).sort()).toEqual([reply.ts, dm.ts, withFile.ts].sort());
+  });
+
+  it('passes small shared images on as bytes fetched with the bot token; other files, large images and foreign hosts stay references', async () => {
+    const h = await harness({}, { tuning: { streamAppendIntervalMs: 10, editIntervalMs: 50, inlineImageBytes: 1000 } });
+    const small = Buffer.from('\x89PNG\r\n\x1a\n small image bytes');
+    const large = Buffer.alloc(2000, 7);
+    const shared = h.slack.userMessage({
+      text: 'what are these?',
+      mention: true,
+      files: [
+        { name: 'small.png', mimetype: 'image/png', bytes: small },
+        { name: 'large.png', mimetype: 'image/png', bytes: large },
+        { name: 'notes.txt', mimetype: 'text/plain', bytes: Buffer.from('text') },
+      ],
+    });
+    const foreign = { id: 'F9', name: 'elsewhere.png', mimetype: 'image/png', url_private: 'http://127.0.0.1:9/files-pri/T-F9/elsewhere.png' };
+    await h.slack.deliverEvent(h.eventsUrl, { ...(shared.mentionEvent ?? {}), files: [...(shared.mentionEvent?.files as object[]), foreign] });
+    const message = await h.slack.waitFor(() => h.messages.find((m) => m.id === shared.ts));
+    const [smallFile, largeFile, notes, elsewhere] = message.attachments;
+    expect(smallFile).toMatchObject({ name: 'small.png', mimeType: 'image/png', private: true, data: small.toString('base64') });
+    expect(largeFile).toMatchObject({ name: 'large.png', private: true });
+    expect(largeFile?.data).toBeUndefined();
+    expect(notes?.data).toBeUndefined();
+    expect(elsewhere).toMatchObject({ name: 'elsewhere.png', url: foreign.url_private });
+    expect(elsewhere?.data).toBeUndefined();
+    // Only the two images on Slack's file host were fetched, both with the token; the text file was not.
+    expect(h.slack.state.fileDownloads.map((d) => d.authorized)).toEqual([true, true]);
+    expect(h.slack.state.fileDownloads.map((d) => decodeURIComponent(d.path.split('/').at(-1) ?? ''))).toEqual(['small.png', 'large.png']);
   });
 
   it('normalises slash commands, acknowledges them at once and answers ephemerally through response_url', async () => {

@@ -368,6 +368,16 @@ describe('inbound', () => {
       { type: 'file', url: 'https://x/notes.pdf', mime_type: 'application/pdf', name: 'notes.pdf' },
       { type: 'image', url: 'https://x/photo.jpg' },
     ]);
+    // Behind the bot's credentials: the bytes when the adapter fetched them, else only a reference.
+    expect(
+      messageInput('', [
+        { url: 'https://files.slack.com/a.png', name: 'a.png', mimeType: 'image/png', private: true, data: 'iVBORw0K' },
+        { url: 'https://files.slack.com/b.png', name: 'b.png', mimeType: 'image/png', private: true },
+      ]),
+    ).toEqual([
+      { type: 'image', data: 'iVBORw0K', mime_type: 'image/png' },
+      { type: 'file', url: 'https://files.slack.com/b.png', mime_type: 'image/png', name: 'b.png' },
+    ]);
     expect(threadTitle('  a\nquestion  ')).toBe('a question');
     expect(threadTitle('x'.repeat(200))).toHaveLength(90);
   });
