@@ -460,15 +460,15 @@ async function waitForQuiet(limitMs: number): Promise<void> {
   console.error('bench: the machine did not settle; measuring anyway');
 }
 
-/** Redis `INFO commandstats` as command → calls (one short-lived connection). */
-function redisCommandCalls(port: number): Promise<Map<string, number>> {
+/** Redis `INFO commandstats` as command → calls and µs spent (one short-lived connection). */
+function redisCommandCalls(port: number): Promise<Map<string, { calls: number; usec: number }>> {
   return new Promise((resolvePromise) => {
-    const calls = new Map<string, number>();
+    const calls = new Map<string, { calls: number; usec: number }>();
     let text = '';
     const socket = connect(port, '127.0.0.1', () => socket.write('*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n'));
     const done = () => {
       socket.destroy();
-      for (const match of text.matchAll(/^cmdstat_([\w|]+):calls=(\d+)/gm)) calls.set(match[1]!, Number(match[2]));
+      for (const match of text.matchAll(/^cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/gm)) calls.set(match[1]!, { calls: Number(match[2]), usec: Number(match[3]) });
       resolvePromise(calls);
     };
     socket.setEncoding('utf8');
@@ -973,6 +973,15 @@ async function main(): Promise<number> {
     services: serviceCpu(),
   };
   const redisAfter = redis ? await redisCommandCalls(redisPort) : null;
+  const redisDelta = (field: 'calls' | 'usec') =>
+    redisAfter
+      ? Object.fromEntries(
+          [...redisAfter]
+            .map(([command, stats]) => [command, stats[field] - (redisBefore?.get(command)?.[field] ?? 0)] as const)
+            .filter(([command, value]) => value > 0 && command !== 'info') // `info`: the bench's own
+            .sort((a, b) => b[1] - a[1]),
+        )
+      : null;
   let pgStatements: ReturnType<typeof countStatements> | null = null;
   if (postgres && pgLog) {
     await setStatementLogging(postgres.url, false);
@@ -1170,14 +1179,9 @@ async function main(): Promise<number> {
       other: Number.NaN,
     },
     /** Redis commands run during the window (INFO commandstats deltas). */
-    redisCalls: redisAfter
-      ? Object.fromEntries(
-          [...redisAfter]
-            .map(([command, calls]) => [command, calls - (redisBefore?.get(command) ?? 0)] as const)
-            .filter(([command, calls]) => calls > 0 && command !== 'info') // `info`: the bench's own
-            .sort((a, b) => b[1] - a[1]),
-        )
-      : null,
+    redisCalls: redisDelta('calls'),
+    /** Redis time per command during the window, µs (a script's time includes the commands it calls). */
+    redisUsec: redisDelta('usec'),
     /** Statements the runtime ran on Postgres during the window, by kind (--pg-statements). */
     pgStatements,
     runtimeEventLoop: {
@@ -1295,6 +1299,15 @@ function printResult(r: any, checks: { name: string; met: boolean; detail: strin
     [
       `runtime event loop${r.workers > 1 ? ' (per worker)' : ''}: utilisation mean / max, delay p99 / max`,
       `${pct(r.runtimeEventLoop.eluMean)} / ${pct(r.runtimeEventLoop.eluMax)}, ${ms(r.runtimeEventLoop.delayP99MaxMs)} / ${ms(r.runtimeEventLoop.delayMaxMs)} ms`,
+    ],
+    [
+      'Redis time per token received, µs (evalsha includes its commands)',
+      r.redisUsec
+        ? Object.entries(r.redisUsec as Record<string, number>)
+            .slice(0, 6)
+            .map(([command, usec]) => `${command} ${(usec / Math.max(1, r.received)).toFixed(1)}`)
+            .join(', ')
+        : '—',
     ],
     [
       'Redis commands per token received',
