@@ -108,20 +108,20 @@ describe('nodeFetch', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: first\n\n');
       if (req.url === '/trickle') {
-        // A byte every 40 ms for 300 ms: never silent for the 100 ms allowed.
+        // A ping every 40 ms for 480 ms: longer than the 300 ms allowed, never silent that long.
         let n = 0;
         const timer = setInterval(() => {
           res.write(': ping\n\n');
-          if (++n === 8) {
+          if (++n === 12) {
             clearInterval(timer);
             res.end('data: last\n\n');
           }
         }, 40);
       } // else: nothing more, ever
     });
-    const idleFetch = createNodeFetch({ bodyIdleTimeoutMs: 100 });
+    const idleFetch = createNodeFetch({ bodyIdleTimeoutMs: 300 });
     const started = Date.now();
-    await expect(readAll((await idleFetch(`${base}/silent`, {})).body)).rejects.toThrow('the server sent nothing for 100 ms');
+    await expect(readAll((await idleFetch(`${base}/silent`, {})).body)).rejects.toThrow('the server sent nothing for 300 ms');
     expect(Date.now() - started).toBeLessThan(2000);
     expect(await readAll((await idleFetch(`${base}/trickle`, {})).body)).toMatch(/data: last/);
   });
