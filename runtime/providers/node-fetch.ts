@@ -124,13 +124,14 @@ function endWhenIdle(message: IncomingMessage, stream: Readable, idleMs: number)
 class NodeStreamResponse extends Response {
   constructor(message: IncomingMessage, stream: Readable, url: string) {
     const status = message.statusCode ?? 0;
-    super(NULL_BODY_STATUSES.has(status) ? null : lazyWebBody(stream), {
+    const hasBody = !NULL_BODY_STATUSES.has(status);
+    super(hasBody ? lazyWebBody(stream) : null, {
       status,
       statusText: message.statusMessage ?? '',
       headers: headersOf(message),
     });
     Object.defineProperties(this, {
-      body: { value: NULL_BODY_STATUSES.has(status) ? null : stream, enumerable: true },
+      body: { value: hasBody ? stream : null, enumerable: true },
       url: { value: url, enumerable: true },
     });
   }
