@@ -1262,6 +1262,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** The six largest Redis figures by command (INFO commandstats deltas), each divided by the tokens received. */
+function perTokenByCommand(byCommand: Record<string, number> | null, tokens: number, digits: number): string {
+  if (!byCommand) return '—';
+  return Object.entries(byCommand)
+    .slice(0, 6)
+    .map(([command, value]) => `${command} ${(value / Math.max(1, tokens)).toFixed(digits)}`)
+    .join(', ');
+}
+
 function printResult(r: any, checks: { name: string; met: boolean; detail: string }[]): void {
   const rows: [string, string][] = [
     ['sessions × tokens @ rate', `${r.sessions} × ${r.tokens} @ ${r.rate || 'max'} tokens/s (ramp ${r.rampMs} ms)`],
@@ -1300,24 +1309,8 @@ function printResult(r: any, checks: { name: string; met: boolean; detail: strin
       `runtime event loop${r.workers > 1 ? ' (per worker)' : ''}: utilisation mean / max, delay p99 / max`,
       `${pct(r.runtimeEventLoop.eluMean)} / ${pct(r.runtimeEventLoop.eluMax)}, ${ms(r.runtimeEventLoop.delayP99MaxMs)} / ${ms(r.runtimeEventLoop.delayMaxMs)} ms`,
     ],
-    [
-      'Redis time per token received, µs (evalsha includes its commands)',
-      r.redisUsec
-        ? Object.entries(r.redisUsec as Record<string, number>)
-            .slice(0, 6)
-            .map(([command, usec]) => `${command} ${(usec / Math.max(1, r.received)).toFixed(1)}`)
-            .join(', ')
-        : '—',
-    ],
-    [
-      'Redis commands per token received',
-      r.redisCalls
-        ? Object.entries(r.redisCalls as Record<string, number>)
-            .slice(0, 6)
-            .map(([command, calls]) => `${command} ${(calls / Math.max(1, r.received)).toFixed(2)}`)
-            .join(', ')
-        : '—',
-    ],
+    ['Redis time per token received, µs (evalsha includes its commands)', perTokenByCommand(r.redisUsec, r.received, 1)],
+    ['Redis commands per token received', perTokenByCommand(r.redisCalls, r.received, 2)],
     ...(r.pgStatements
       ? ([
           [
