@@ -1,37 +1,26 @@
 /**
- * The providers' fetch (runtime/providers/node-fetch.ts) against a small
- * node:http server written here: what it sends, the Response it gives (status,
+ * The providers' fetch (runtime/providers/node-fetch.ts) against local
+ * servers whose answers each test writes: what it sends, the Response it gives (status,
  * headers, text/json, a body that is a Node stream), decompression, and how
  * refused connections, aborts and cut connections surface. The SDK flows over
  * it are in test/integration/providers.contract.test.ts.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodeFetch, nodeFetch } from '../../runtime/providers/node-fetch.js';
+import { startFakeHttp, type RecordedRequest } from '../fakes/openai.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
-async function serve(handler: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<string> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => handler(req, body, res));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+/** A local server answering with `handler` (test/fakes' HTTP plumbing); its base URL. */
+async function serve(handler: (request: RecordedRequest, res: ServerResponse) => void): Promise<string> {
+  const fake = await startFakeHttp(async (request, res) => handler(request, res));
+  closers.push(fake.close);
+  return `http://127.0.0.1:${fake.port}`;
 }
 
 async function readAll(body: unknown): Promise<string> {
@@ -42,9 +31,9 @@ async function readAll(body: unknown): Promise<string> {
 
 describe('nodeFetch', () => {
   it('sends method, headers and body; answers status, headers and text', async () => {
-    let seen: { method?: string; headers?: IncomingMessage['headers']; body?: string } = {};
-    const base = await serve((req, body, res) => {
-      seen = { method: req.method, headers: req.headers, body };
+    let seen: RecordedRequest | undefined;
+    const base = await serve((request, res) => {
+      seen = request;
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '2' });
       res.end('{"error":{"message":"slow down"}}');
     });
@@ -53,7 +42,7 @@ describe('nodeFetch', () => {
       headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
       body: '{"ü":1}',
     });
-    expect(seen).toMatchObject({ method: 'POST', body: '{"ü":1}', headers: { authorization: 'Bearer k', 'content-length': '8' } });
+    expect(seen).toMatchObject({ method: 'POST', path: '/v1/chat/completions', body: { ü: 1 }, headers: { authorization: 'Bearer k', 'content-length': '8' } });
     expect(response).toBeInstanceOf(Response);
     expect(response.status).toBe(429);
     expect(response.ok).toBe(false);
@@ -63,7 +52,7 @@ describe('nodeFetch', () => {
   });
 
   it('gives the body as a Node stream the SDKs iterate, and decompresses gzip', async () => {
-    const base = await serve((_req, _body, res) => {
+    const base = await serve((_request, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
       res.end(gzipSync('data: one\n\ndata: two\n\n'));
     });
@@ -92,7 +81,7 @@ describe('nodeFetch', () => {
   });
 
   it('ends the body with an AbortError when aborted mid-answer', async () => {
-    const base = await serve((_req, _body, res) => {
+    const base = await serve((_request, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: first\n\n'); // then nothing
     });
@@ -104,10 +93,10 @@ describe('nodeFetch', () => {
   });
 
   it('ends a body that stays silent with an error, and keeps one that trickles', async () => {
-    const base = await serve((req, _body, res) => {
+    const base = await serve((request, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: first\n\n');
-      if (req.url === '/trickle') {
+      if (request.path === '/trickle') {
         // A ping every 40 ms for 480 ms: longer than the 300 ms allowed, never silent that long.
         let n = 0;
         const timer = setInterval(() => {
@@ -127,7 +116,7 @@ describe('nodeFetch', () => {
   });
 
   it('says a connection cut mid-answer closed before the answer ended', async () => {
-    const base = await serve((_req, _body, res) => {
+    const base = await serve((_request, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: first\n\n');
       setTimeout(() => res.socket?.destroy(), 20);
