@@ -32,6 +32,8 @@ export const SCENARIOS: Record<string, string[]> = {
   'concurrent-memory-pglite': [...TARGET, '--log', 'memory', '--db', 'pglite'],
   'steady-redis-postgres': [...STEADY, '--log', 'redis', '--db', 'postgres'],
   'steady-redis-postgres-2w': [...STEADY, '--log', 'redis', '--db', 'postgres', '--workers', '2'],
+  // Two runtimes, each session's stream on the one running it: the best a balancer could route.
+  'steady-redis-postgres-2r': [...STEADY, '--log', 'redis', '--db', 'postgres', '--replicas', '2'],
   // One session as fast as possible.
   'single-memory': ['--sessions', '1', '--rate', '0', '--tokens', '100000', '--log', 'memory', '--max-duration', '60'],
   'single-redis': ['--sessions', '1', '--rate', '0', '--tokens', '100000', '--log', 'redis', '--max-duration', '60'],
@@ -72,7 +74,7 @@ const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '
 const n = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '—');
 console.log(`\nresults (${json}):\n`);
 console.log(
-  '| scenario | sessions × tokens @ rate | log / db | workers | p50 ms | p90 ms | p99 ms | max ms | steady p50 / p99 ms | tokens/s | e2e tokens/s (1 session) | runtime CPU | µs/token | steady µs/token | POST→202 p50 ms | peak RSS MiB | lost | dup | finished | other CPU |',
+  '| scenario | sessions × tokens @ rate | log / db | processes | p50 ms | p90 ms | p99 ms | max ms | steady p50 / p99 ms | tokens/s | e2e tokens/s (1 session) | runtime CPU | µs/token | steady µs/token | POST→202 p50 ms | peak RSS MiB | lost | dup | finished | other CPU |',
 );
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 const pct = (v: number) => (Number.isFinite(v) ? `${Math.round(v * 100)} %` : '—');
@@ -80,6 +82,6 @@ for (const r of rows) {
   const cpuPerToken = (r.cpu.runtime * r.windowSeconds * 1e6) / Math.max(1, r.received);
   const steady = r.steadyLatencyMs?.count ? `${f(r.steadyLatencyMs.p50, 2)} / ${f(r.steadyLatencyMs.p99)}` : '—';
   console.log(
-    `| ${r.label ?? ''} | ${r.sessions} × ${r.tokens} @ ${r.rate || 'max'} | ${r.log} / ${r.db} | ${r.workers ?? 1} | ${f(r.latencyMs.p50, 2)} | ${f(r.latencyMs.p90)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.max)} | ${steady} | ${n(r.tokensPerSecond)} | ${r.sessions === 1 ? n(r.e2eTokensPerSecond) : '—'} | ${pct(r.cpu.runtime)} | ${n(cpuPerToken)} | ${n(r.steadyCpuMicrosPerToken ?? Number.NaN)} | ${f(r.postLatencyMs?.p50 ?? Number.NaN)} | ${n(r.runtimePeakRssKb / 1024)} | ${r.lost} | ${r.duplicates} | ${r.finished}/${r.sessions} | ${pct(r.cpu.other)} |`,
+    `| ${r.label ?? ''} | ${r.sessions} × ${r.tokens} @ ${r.rate || 'max'} | ${r.log} / ${r.db} | ${r.replicas > 1 ? `${r.replicas} replicas` : r.workers > 1 ? `${r.workers} workers` : 1} | ${f(r.latencyMs.p50, 2)} | ${f(r.latencyMs.p90)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.max)} | ${steady} | ${n(r.tokensPerSecond)} | ${r.sessions === 1 ? n(r.e2eTokensPerSecond) : '—'} | ${pct(r.cpu.runtime)} | ${n(cpuPerToken)} | ${n(r.steadyCpuMicrosPerToken ?? Number.NaN)} | ${f(r.postLatencyMs?.p50 ?? Number.NaN)} | ${n(r.runtimePeakRssKb / 1024)} | ${r.lost} | ${r.duplicates} | ${r.finished}/${r.sessions} | ${pct(r.cpu.other)} |`,
   );
 }

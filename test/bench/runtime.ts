@@ -34,6 +34,11 @@
  *          --workers N (CONCLAVE_WORKERS; above 1 needs --log redis --db postgres:
  *            CPU is summed over the primary and its workers, peak RSS is the
  *            sum of each one's own peak, the event-loop figures are per worker)
+ *          --replicas N (above 1 needs --log redis --db postgres: N runtime
+ *            processes, each on its own port, sharing the servers; session i
+ *            and its SSE client go to replica i mod N, as a balancer that
+ *            routes a session's stream to the process running it would; CPU,
+ *            RSS and event-loop figures as with --workers)
  *
  * Exit code: 0 done, 1 a correctness check failed (or a target, with
  * --strict), 2 --max-duration reached. Everything started is stopped and
@@ -76,6 +81,7 @@ const { values: args } = parseArgs({
     'runtime-output': { type: 'boolean', default: false },
     'pg-statements': { type: 'boolean', default: false },
     workers: { type: 'string', default: '1' },
+    replicas: { type: 'string', default: '1' },
   },
   strict: true,
 });
@@ -104,6 +110,8 @@ const CPU_PROF_DIR = args['cpu-prof'] ? resolve(args['cpu-prof']) : null;
 const QUIET_WAIT_MS = intArg('quiet-wait', args['quiet-wait'], 0) * 1000;
 const WORKERS = intArg('workers', args.workers, 1);
 if (WORKERS > 1 && (LOG !== 'redis' || DB !== 'postgres')) throw new Error('--workers above 1 needs --log redis --db postgres');
+const REPLICAS = intArg('replicas', args.replicas, 1);
+if (REPLICAS > 1 && (LOG !== 'redis' || DB !== 'postgres' || WORKERS > 1)) throw new Error('--replicas above 1 needs --log redis --db postgres and one worker');
 const MODEL = 'bench-model';
 /** monitorEventLoopDelay records whole timer intervals; the excess over this is the delay. */
 const DELAY_RESOLUTION_MS = 10;
@@ -881,15 +889,28 @@ async function main(): Promise<number> {
   while (WORKERS > 1 && runtime.child.exitCode === null && !runtime.output().includes('Conclave is running at')) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  const runtimeProcesses = runtimePids(runtimePid);
+  // Replicas: more runtime processes on their own ports, sharing the services and the token.
+  const replicas = [runtime];
+  for (let r = 1; r < REPLICAS; r++) {
+    const dir = join(workDir, `replica-${r}`);
+    mkdirSync(dir);
+    const replica = await startRuntimeChild({ ...env, CONCLAVE_AUTH_TOKEN: runtime.token }, dir);
+    cleanups.push(() => stopRuntimeChild(replica));
+    await waitForHealth(replica, 60_000);
+    replicas.push(replica);
+  }
+  const runtimeProcesses = replicas.flatMap((r) => runtimePids(r.child.pid!));
   let childDied = false;
-  void runtime.exited.then((code) => {
-    if (cleaning) return;
-    childDied = true;
-    console.error(`the runtime exited unexpectedly (${code}):\n${runtime.output()}`);
-    for (const client of clients) settle(client, 'the runtime exited');
-  });
-  const target: Target = { port: runtime.port, token: runtime.token };
+  for (const r of replicas) {
+    void r.exited.then((code) => {
+      if (cleaning) return;
+      childDied = true;
+      console.error(`the runtime exited unexpectedly (${code}):\n${r.output()}`);
+      for (const client of clients) settle(client, 'the runtime exited');
+    });
+  }
+  const targets: Target[] = replicas.map((r) => ({ port: r.port, token: runtime.token }));
+  const target = targets[0]!;
 
   // Setup (not measured): one preset, one conversation per session.
   const preset = await requestJson(target, 'POST', '/api/presets', { id: PRESET, name: 'Bench', model: `openai:${MODEL}` });
@@ -952,7 +973,7 @@ async function main(): Promise<number> {
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     while (inFlight >= POST_CONCURRENCY) await new Promise<void>((r) => waiters.push(r));
     inFlight += 1;
-    void startSession(target, clients[i]!, conversationIds[i]!).finally(() => {
+    void startSession(targets[i % REPLICAS]!, clients[i]!, conversationIds[i]!).finally(() => {
       inFlight -= 1;
       const next = waiters;
       waiters = [];
@@ -1115,7 +1136,9 @@ async function main(): Promise<number> {
     (cpuAfter.machine.busy - cpuBefore.machine.busy) / Math.max(1, cpuAfter.machine.total - cpuBefore.machine.total);
 
   // Runtime probe: event-loop utilisation and delay during the window (with --workers, of the workers, not the primary).
-  const probe = (readProc(runtime.probeFile) ?? '')
+  const probe = replicas
+    .map((r) => readProc(r.probeFile) ?? '')
+    .join('\n')
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as { t: number; pid: number; elu: number; delayP99: number; delayMax: number })
@@ -1137,6 +1160,7 @@ async function main(): Promise<number> {
     rampMs: RAMP_MS,
     cores: availableParallelism(),
     workers: WORKERS,
+    replicas: REPLICAS,
     node: process.version,
     latencyMs: overall,
     steadyLatencyMs: steady,
@@ -1272,6 +1296,7 @@ function perTokenByCommand(byCommand: Record<string, number> | null, tokens: num
 }
 
 function printResult(r: any, checks: { name: string; met: boolean; detail: string }[]): void {
+  const processes = r.workers > 1 ? r.workers + 1 : r.replicas; // runtime processes measured together
   const rows: [string, string][] = [
     ['sessions × tokens @ rate', `${r.sessions} × ${r.tokens} @ ${r.rate || 'max'} tokens/s (ramp ${r.rampMs} ms)`],
     ['event log / database', `${r.log} / ${r.db}`],
@@ -1289,7 +1314,7 @@ function printResult(r: any, checks: { name: string; met: boolean; detail: strin
     ['runtime CPU per token received (µs)', int((r.cpu.runtime * r.windowSeconds * 1e6) / Math.max(1, r.received))],
     ['… in the steady state only (µs)', Number.isFinite(r.steadyCpuMicrosPerToken) ? int(r.steadyCpuMicrosPerToken) : '—'],
     [
-      r.workers > 1 ? `runtime peak RSS, sum of ${r.workers + 1} processes (before run)` : 'runtime peak RSS (before run)',
+      processes > 1 ? `runtime peak RSS, sum of ${processes} processes (before run)` : 'runtime peak RSS (before run)',
       `${mib(r.runtimePeakRssKb)} (${mib(r.runtimeRssBeforeKb)})`,
     ],
     ['bench peak RSS', mib(r.benchPeakRssKb)],
@@ -1301,12 +1326,12 @@ function printResult(r: any, checks: { name: string; met: boolean; detail: strin
     ['last token → terminal event p50 / max', `${ms(r.lastTokenToTerminalMs.p50)} / ${ms(r.lastTokenToTerminalMs.max)} ms`],
     ['measured window', `${r.windowSeconds.toFixed(2)} s`],
     [
-      `CPU (1 core = 100 %) runtime${r.workers > 1 ? ` (sum of ${r.workers + 1} processes)` : ''} / bench / redis / postgres`,
+      `CPU (1 core = 100 %) runtime${processes > 1 ? ` (sum of ${processes} processes)` : ''} / bench / redis / postgres`,
       `${pct(r.cpu.runtime)} (kernel ${pct(r.cpu.runtimeSystem)}) / ${pct(r.cpu.bench)} / ${pct(r.cpu.redis)} / ${pct(r.cpu.postgres)}`,
     ],
     ['machine busy (all cores) / other processes (1 core = 100 %)', `${pct(r.cpu.machineBusy)} / ${pct(r.cpu.other)}`],
     [
-      `runtime event loop${r.workers > 1 ? ' (per worker)' : ''}: utilisation mean / max, delay p99 / max`,
+      `runtime event loop${r.workers > 1 ? ' (per worker)' : r.replicas > 1 ? ' (per replica)' : ''}: utilisation mean / max, delay p99 / max`,
       `${pct(r.runtimeEventLoop.eluMean)} / ${pct(r.runtimeEventLoop.eluMax)}, ${ms(r.runtimeEventLoop.delayP99MaxMs)} / ${ms(r.runtimeEventLoop.delayMaxMs)} ms`,
     ],
     ['Redis time per token received, µs (evalsha includes its commands)', perTokenByCommand(r.redisUsec, r.received, 1)],
