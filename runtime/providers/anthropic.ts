@@ -19,6 +19,7 @@
  * The SDK never retries (`maxRetries: 0`); resilient.ts decides.
  */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import { fileText, splitData } from './content.js';
 import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
@@ -337,11 +338,6 @@ const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as co
 type ImageType = (typeof IMAGE_TYPES)[number];
 
 /** `data` may be plain base64 or a `data:` URL. */
-function splitData(data: string, mimeType: string | undefined): { base64: string; mimeType: string | undefined } {
-  const match = /^data:([^;,]+);base64,(.*)$/s.exec(data);
-  return match ? { base64: match[2] ?? '', mimeType: match[1] } : { base64: data, mimeType };
-}
-
 function toUserBlocks(part: ContentPart): WireBlock[] {
   switch (part.type) {
     case 'text':
@@ -360,10 +356,8 @@ function toUserBlocks(part: ContentPart): WireBlock[] {
         if (mimeType === 'application/pdf') {
           return [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: base64 }, ...title }];
         }
-        if (mimeType?.startsWith('text/')) {
-          const text = Buffer.from(base64, 'base64').toString('utf8');
-          return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: text }, ...title }];
-        }
+        const text = fileText(part);
+        if (text !== null) return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: text }, ...title }];
         return textBlocks(`[file ${part.name ?? ''} of type ${mimeType ?? 'unknown'} left out: not supported]`);
       }
       if (part.url) return [{ type: 'document', source: { type: 'url', url: part.url }, ...title }];

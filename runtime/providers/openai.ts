@@ -6,7 +6,8 @@
  *
  * It owns three mappings:
  *   - ChatMessage → Chat Completions messages (tool results as role `tool`,
- *     assistant `tool_calls`, images as `image_url` parts);
+ *     assistant `tool_calls`, images as `image_url` parts, text files as
+ *     text between `<file name="…">` and `</file>`);
  *   - stream chunks → StreamParts (text, reasoning from `reasoning_content` or
  *     `reasoning`, tool calls, one usage part, one finish part);
  *   - SDK errors → ProviderError kinds.
@@ -16,6 +17,7 @@
  * Chat Completions has no field for it and DeepSeek rejects it.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { fileText } from './content.js';
 import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
@@ -275,13 +277,18 @@ function toUserPart(part: ContentPart): WireUserPart[] {
       const url = part.url ?? (part.data ? dataUrl(part.data, part.mimeType ?? 'image/png') : undefined);
       return url ? [{ type: 'image_url', image_url: { url } }] : [];
     }
-    case 'file':
+    case 'file': {
+      // Chat Completions takes only PDFs as files, and most compatible
+      // servers no files at all: a text file goes into the prompt as text.
+      const text = fileText(part);
+      if (text !== null) return [{ type: 'text', text: `<file${part.name ? ` name="${part.name.replaceAll('"', "'")}"` : ''}>\n${text}\n</file>` }];
       if (part.data) {
         const file = { file_data: dataUrl(part.data, part.mimeType ?? 'application/pdf'), ...(part.name ? { filename: part.name } : {}) };
         return [{ type: 'file', file }];
       }
       // Chat Completions cannot fetch files by URL; tell the model where it is.
       return part.url ? [{ type: 'text', text: `[file${part.name ? ` ${part.name}` : ''}: ${part.url}]` }] : [];
+    }
   }
 }
 

@@ -456,6 +456,35 @@ describe('openai adapter specifics', () => {
     expect(sent.headers['x-stainless-retry-count']).toBe('0');
   });
 
+  it('puts text files into the prompt as text (Chat Completions takes only PDFs); a PDF goes as a file, a URL as a reference', async () => {
+    fake.script({ text: 'ok' });
+    const code = Buffer.from('def add(a, b):\n    return a + b  # naïve\n').toString('base64');
+    const pdf = Buffer.from('%PDF-1.4').toString('base64');
+    await collect(
+      provider.stream(
+        request([
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'review these' },
+              { type: 'file', data: code, mimeType: 'text/x-python; charset=utf-8', name: 'add.py' },
+              { type: 'file', data: `data:application/json;base64,${Buffer.from('{"a":1}').toString('base64')}` },
+              { type: 'file', data: pdf, mimeType: 'application/pdf', name: 'spec.pdf' },
+              { type: 'file', url: 'https://example.com/archive.zip', name: 'archive.zip' },
+            ],
+          },
+        ]),
+      ),
+    );
+    expect(fake.chatRequests()[0]!.body.messages[0].content).toEqual([
+      { type: 'text', text: 'review these' },
+      { type: 'text', text: '<file name="add.py">\ndef add(a, b):\n    return a + b  # naïve\n\n</file>' },
+      { type: 'text', text: '<file>\n{"a":1}\n</file>' },
+      { type: 'file', file: { file_data: `data:application/pdf;base64,${pdf}`, filename: 'spec.pdf' } },
+      { type: 'text', text: '[file archive.zip: https://example.com/archive.zip]' },
+    ]);
+  });
+
   it('names the provider, model and server in a connection error', async () => {
     const dead = createOpenAIProvider({ name: 'ollama', baseURL: 'http://127.0.0.1:9/v1' });
     const { error } = await collect(dead.stream(request([{ role: 'user', content: 'q' }])));
@@ -492,6 +521,32 @@ describe('anthropic adapter specifics', () => {
     expect(body.max_tokens).toBe(4096);
     expect(body.thinking).toEqual({ type: 'enabled', budget_tokens: 1024 });
     expect(body.messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'hi' }] }]);
+  });
+
+  it('sends text files as text documents and PDFs as base64 documents; leaves out what it cannot send', async () => {
+    fake.script({ blocks: [{ type: 'text', text: 'ok' }] });
+    const notes = Buffer.from('line one\nline two').toString('base64');
+    await collect(
+      provider.stream(
+        request([
+          {
+            role: 'user',
+            content: [
+              { type: 'file', data: notes, mimeType: 'text/markdown', name: 'notes.md' },
+              { type: 'file', data: Buffer.from('a: 1').toString('base64'), mimeType: 'application/yaml' },
+              { type: 'file', data: 'JVBERi0=', mimeType: 'application/pdf', name: 'spec.pdf' },
+              { type: 'file', data: 'UEsDBA==', mimeType: 'application/zip', name: 'archive.zip' },
+            ],
+          },
+        ]),
+      ),
+    );
+    expect(fake.messageRequests()[0]!.body.messages[0].content).toEqual([
+      { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'line one\nline two' }, title: 'notes.md' },
+      { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'a: 1' } },
+      { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0=' }, title: 'spec.pdf' },
+      { type: 'text', text: '[file archive.zip of type application/zip left out: not supported]' },
+    ]);
   });
 
   it('redacted thinking comes out as reasoning-end { redacted } and goes back as redacted_thinking', async () => {
