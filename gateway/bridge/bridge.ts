@@ -590,8 +590,10 @@ export class Bridge {
 /**
  * A message's input for the runtime: its text, plus attachments. Images go as
  * image parts (their bytes when the adapter fetched them, else their URL);
- * an image whose URL needs the bot's credentials and was not fetched goes as
- * a file part, so no model is asked to fetch what it cannot. Null when empty.
+ * other files as file parts (their bytes when fetched, e.g. a text file the
+ * runtime puts into the prompt, else their URL and name). An image whose URL
+ * needs the bot's credentials and was not fetched goes as a file part, so no
+ * model is asked to fetch what it cannot. Null when empty.
  */
 export function messageInput(text: string, attachments: Attachment[]): NonNullable<MessageCreate['input']> | null {
   const trimmed = text.trim();
@@ -603,7 +605,10 @@ export function messageInput(text: string, attachments: Attachment[]): NonNullab
     const isImage = mime ? /^image\/[\w.+-]+$/.test(mime) : /\.(png|jpe?g|gif|webp)$/i.test(attachment.name ?? attachment.url);
     if (isImage && attachment.data && mime) parts.push({ type: 'image', data: attachment.data, mime_type: mime });
     else if (isImage && !attachment.private) parts.push({ type: 'image', url: attachment.url, ...(mime && { mime_type: mime }) });
-    else parts.push({ type: 'file', url: attachment.url, ...(mime && { mime_type: mime }), ...(attachment.name && { name: attachment.name.slice(0, 500) }) });
+    else {
+      const source = attachment.data && mime ? { data: attachment.data } : { url: attachment.url };
+      parts.push({ type: 'file', ...source, ...(mime && { mime_type: mime }), ...(attachment.name && { name: attachment.name.slice(0, 500) }) });
+    }
   }
   return parts;
 }

@@ -1,23 +1,25 @@
 /**
  * Slack's shared files for the model. A file's `url_private` answers only
- * with the bot token, so no model provider can fetch it: small images are
- * fetched here and passed on as bytes; everything else stays a reference
- * (the bridge sends it as a file part with its name and URL).
+ * with the bot token, so no model provider can fetch it: small images and
+ * text files (snippets, code, notes) are fetched here and passed on as bytes;
+ * everything else stays a reference (the bridge sends it as a file part with
+ * its name and URL).
  *
  * The token goes only to Slack's file host (files.slack.com) or to the host of
  * a configured API URL (GovSlack, a test server), never to a URL an event
- * names elsewhere. An image is inlined only if the answer is an image of at
- * most the remaining byte budget (the runtime's request body limit is 1 MB by
- * default, and base64 adds a third); on any failure the attachment stays as
- * it was.
+ * names elsewhere. A file is inlined only if the answer is of its kind (an
+ * image for an image, text for a text file) and of at most the remaining byte
+ * budget (the runtime's request body limit is 1 MB by default, and base64
+ * adds a third); on any failure the attachment stays as it was.
  */
+import { isTextMimeType } from '../../shared/protocol/media.js';
 import type { Attachment } from '../bridge/platform.js';
 
 export interface InlineOptions {
   token: string;
   /** Hosts the token may be sent to. */
   hosts: ReadonlySet<string>;
-  /** Most bytes inlined per message, all images together. */
+  /** Most bytes inlined per message, all files together. */
   budgetBytes: number;
   /** Gives up on a download after this long. */
   timeoutMs: number;
@@ -26,15 +28,39 @@ export interface InlineOptions {
 
 export const SLACK_FILE_HOST = 'files.slack.com';
 
-export async function inlinePrivateImages(attachments: Attachment[], options: InlineOptions): Promise<Attachment[]> {
+type Kind = 'image' | 'text';
+
+/** What a shared file is, for inlining: an image, a text file, or neither. */
+function kindOf(mimeType: string | undefined | null): Kind | null {
+  if (mimeType?.startsWith('image/')) return 'image';
+  return isTextMimeType(mimeType) ? 'text' : null;
+}
+
+/**
+ * Whether Slack's answer is the file asked for, by its content type. Slack's
+ * sign-in page is HTML, so an HTML answer counts only for an HTML file; a
+ * text file may also come as application/octet-stream (checked as UTF-8
+ * after the download).
+ */
+function answerFits(kind: Kind, fileType: string | undefined, answerType: string): boolean {
+  const base = (type: string | undefined) => type?.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (kind === 'image') return base(answerType).startsWith('image/');
+  if (base(answerType) === 'text/html') return base(fileType) === 'text/html';
+  return isTextMimeType(answerType) || base(answerType) === 'application/octet-stream';
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function inlinePrivateFiles(attachments: Attachment[], options: InlineOptions): Promise<Attachment[]> {
   let budget = options.budgetBytes;
   const out: Attachment[] = [];
   for (const attachment of attachments) {
-    if (!attachment.private || !attachment.mimeType?.startsWith('image/') || budget <= 0) {
+    const kind = kindOf(attachment.mimeType);
+    if (!attachment.private || !kind || budget <= 0) {
       out.push(attachment);
       continue;
     }
-    const bytes = await download(attachment, budget, options);
+    const bytes = await download(attachment, kind, budget, options);
     if (bytes) {
       budget -= bytes.length;
       out.push({ ...attachment, data: bytes.toString('base64') });
@@ -43,7 +69,7 @@ export async function inlinePrivateImages(attachments: Attachment[], options: In
   return out;
 }
 
-async function download(attachment: Attachment, limit: number, options: InlineOptions): Promise<Buffer | null> {
+async function download(attachment: Attachment, kind: Kind, limit: number, options: InlineOptions): Promise<Buffer | null> {
   const fail = (reason: string) => {
     options.onError?.(attachment, reason);
     return null;
@@ -64,14 +90,22 @@ async function download(attachment: Attachment, limit: number, options: InlineOp
     });
     if (response.status !== 200) return fail(`answered ${response.status}`);
     const type = response.headers.get('content-type') ?? '';
-    if (!type.startsWith('image/')) return fail(`answered ${type || 'no content type'}, not an image`);
+    if (!answerFits(kind, attachment.mimeType, type)) return fail(`answered ${type || 'no content type'}, not ${kind === 'image' ? 'an image' : 'text'}`);
     const declared = Number(response.headers.get('content-length') ?? Number.NaN);
     if (declared > limit) {
       await response.body?.cancel();
       return fail(`${declared} bytes is over the ${limit} left to inline`);
     }
     const bytes = Buffer.from(await response.arrayBuffer());
-    return bytes.length <= limit ? bytes : fail(`${bytes.length} bytes is over the ${limit} left to inline`);
+    if (bytes.length > limit) return fail(`${bytes.length} bytes is over the ${limit} left to inline`);
+    if (kind === 'text') {
+      try {
+        utf8.decode(bytes);
+      } catch {
+        return fail('the text is not UTF-8');
+      }
+    }
+    return bytes;
   } catch (error) {
     return fail(error instanceof Error ? error.message : String(error));
   }

@@ -87,7 +87,7 @@ import type {
   PostedMessage,
 } from '../bridge/platform.js';
 import { isAmbiguousFailure, sdkLogger, silentLogger, slackErrorCode, SlackApi, SlackAdapterStopped, toPlatformError, type AdapterLogger, type Json } from './api.js';
-import { inlinePrivateImages, SLACK_FILE_HOST } from './files.js';
+import { inlinePrivateFiles, SLACK_FILE_HOST } from './files.js';
 import { commandName, draftMessage, isDirectChannel, placeFor, type WholeChannels, type WorkspaceIdentity } from './inbound.js';
 import { NativeStreamUnavailable, SlackNativeStream, STREAMING_UNAVAILABLE_ERRORS, type StreamSettings } from './stream.js';
 
@@ -136,8 +136,8 @@ export interface SlackTuning {
   socketServerPingTimeoutMs?: number;
   /** Per-request timeout of Web API calls. */
   requestTimeoutMs: number;
-  /** Most bytes of shared images fetched and passed to the model per message (gateway/slack/files.ts). */
-  inlineImageBytes: number;
+  /** Most bytes of shared images and text files fetched and passed to the model per message (gateway/slack/files.ts). */
+  inlineFileBytes: number;
 }
 
 const DEFAULT_TUNING: SlackTuning = {
@@ -145,8 +145,8 @@ const DEFAULT_TUNING: SlackTuning = {
   typingIntervalMs: 30_000,
   streamAppendIntervalMs: 1000,
   maxMessageLength: 4000,
-  // 700 kB of images is 933 kB of base64: within the runtime's default 1 MB request body.
-  inlineImageBytes: 700_000,
+  // 700 kB of files is 933 kB of base64: within the runtime's default 1 MB request body.
+  inlineFileBytes: 700_000,
   requestTimeoutMs: 30_000,
 };
 
@@ -414,12 +414,12 @@ class SlackPlatformAdapter implements SlackAdapter {
     try {
       const user: PlatformUser = { id: draft.userId, name: await this.userName(draft.userId), isBot: false, roles: [] };
       const message = draft.build(user, eventId);
-      message.attachments = await inlinePrivateImages(message.attachments, {
+      message.attachments = await inlinePrivateFiles(message.attachments, {
         token: this.options.botToken,
         hosts: this.fileHosts,
-        budgetBytes: this.tuning.inlineImageBytes,
+        budgetBytes: this.tuning.inlineFileBytes,
         timeoutMs: this.tuning.requestTimeoutMs,
-        onError: (attachment, reason) => this.logger.warn({ file: attachment.name, reason }, 'slack: a shared image was not passed on to the model'),
+        onError: (attachment, reason) => this.logger.warn({ file: attachment.name, reason }, 'slack: a shared file was not passed on to the model'),
       });
       await handlers.message(message);
     } catch (error) {

@@ -204,7 +204,15 @@ export interface UserMessageOptions {
   /** Post in the DM between the user and the bot. */
   dm?: boolean;
   /** Files shared with the message: hosted at their `url_private`, which answers only with the bot token. */
-  files?: { name: string; mimetype: string; bytes: Buffer }[];
+  files?: SharedFileInput[];
+}
+
+export interface SharedFileInput {
+  name: string;
+  mimetype: string;
+  bytes: Buffer;
+  /** The Content-Type its download answers with (default: `mimetype`). */
+  servedAs?: string;
 }
 
 export interface SlackUserInput {
@@ -874,7 +882,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         res.end('<html>sign in</html>');
         return;
       }
-      res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.bytes.length) });
+      res.writeHead(200, { 'Content-Type': file.servedAs, 'Content-Length': String(file.bytes.length) });
       res.end(file.bytes);
       return;
     }
@@ -1073,12 +1081,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   // ---- test-side helpers
 
   /** Shared files by `url_private` path. */
-  const hostedFiles = new Map<string, { mimetype: string; bytes: Buffer }>();
+  const hostedFiles = new Map<string, { servedAs: string; bytes: Buffer }>();
 
-  function hostFile(input: { name: string; mimetype: string; bytes: Buffer }): Json {
+  function hostFile(input: SharedFileInput): Json {
     const id = newId('F');
     const path = `/files-pri/${teamId}-${id}/${encodeURIComponent(input.name)}`;
-    hostedFiles.set(path, { mimetype: input.mimetype, bytes: input.bytes });
+    hostedFiles.set(path, { servedAs: input.servedAs ?? input.mimetype, bytes: input.bytes });
     return { id, name: input.name, mimetype: input.mimetype, size: input.bytes.length, url_private: `${baseUrl}${path}`, url_private_download: `${baseUrl}${path}?download=1` };
   }
 

@@ -346,32 +346,40 @@ describe('Slack adapter: inbound over HTTP (signed Events API)', () => {
     expect(h.messages.map((m) => m.id).sort()).toEqual([reply.ts, dm.ts, withFile.ts].sort());
   });
 
-  it('passes small shared images on as bytes fetched with the bot token; other files, large images and foreign hosts stay references', async () => {
-    const h = await harness({}, { tuning: { streamAppendIntervalMs: 10, editIntervalMs: 50, inlineImageBytes: 1000 } });
+  it('passes small shared images and text files on as bytes fetched with the bot token; other files, large images and foreign hosts stay references', async () => {
+    const h = await harness({}, { tuning: { streamAppendIntervalMs: 10, editIntervalMs: 50, inlineFileBytes: 1000 } });
     const small = Buffer.from('\x89PNG\r\n\x1a\n small image bytes');
     const large = Buffer.alloc(2000, 7);
+    const code = Buffer.from('print("héllo")\n');
     const shared = h.slack.userMessage({
       text: 'what are these?',
       mention: true,
       files: [
         { name: 'small.png', mimetype: 'image/png', bytes: small },
         { name: 'large.png', mimetype: 'image/png', bytes: large },
-        { name: 'notes.txt', mimetype: 'text/plain', bytes: Buffer.from('text') },
+        { name: 'hello.py', mimetype: 'text/x-python', bytes: code, servedAs: 'application/octet-stream' },
+        { name: 'archive.zip', mimetype: 'application/zip', bytes: Buffer.from('PK\x03\x04') },
+        // Answers that are not the text asked for: a sign-in page, bytes that are not UTF-8.
+        { name: 'page.txt', mimetype: 'text/plain', bytes: Buffer.from('<html>sign in</html>'), servedAs: 'text/html; charset=utf-8' },
+        { name: 'latin1.txt', mimetype: 'text/plain', bytes: Buffer.from([0x63, 0x61, 0x66, 0xe9]) },
       ],
     });
     const foreign = { id: 'F9', name: 'elsewhere.png', mimetype: 'image/png', url_private: 'http://127.0.0.1:9/files-pri/T-F9/elsewhere.png' };
     await h.slack.deliverEvent(h.eventsUrl, { ...(shared.mentionEvent ?? {}), files: [...(shared.mentionEvent?.files as object[]), foreign] });
     const message = await h.slack.waitFor(() => h.messages.find((m) => m.id === shared.ts));
-    const [smallFile, largeFile, notes, elsewhere] = message.attachments;
+    const [smallFile, largeFile, codeFile, archive, page, latin1, elsewhere] = message.attachments;
     expect(smallFile).toMatchObject({ name: 'small.png', mimeType: 'image/png', private: true, data: small.toString('base64') });
-    expect(largeFile).toMatchObject({ name: 'large.png', private: true });
-    expect(largeFile?.data).toBeUndefined();
-    expect(notes?.data).toBeUndefined();
+    expect(codeFile).toMatchObject({ name: 'hello.py', mimeType: 'text/x-python', private: true, data: code.toString('base64') });
+    for (const kept of [largeFile, archive, page, latin1]) {
+      expect(kept).toMatchObject({ private: true });
+      expect(kept?.data).toBeUndefined();
+    }
     expect(elsewhere).toMatchObject({ name: 'elsewhere.png', url: foreign.url_private });
     expect(elsewhere?.data).toBeUndefined();
-    // Only the two images on Slack's file host were fetched, both with the token; the text file was not.
-    expect(h.slack.state.fileDownloads.map((d) => d.authorized)).toEqual([true, true]);
-    expect(h.slack.state.fileDownloads.map((d) => decodeURIComponent(d.path.split('/').at(-1) ?? ''))).toEqual(['small.png', 'large.png']);
+    // Only images and text files on Slack's file host were fetched, all with the token; the archive was not.
+    const downloads = h.slack.state.fileDownloads;
+    expect(downloads.map((d) => d.authorized)).toEqual([true, true, true, true, true]);
+    expect(downloads.map((d) => decodeURIComponent(d.path.split('/').at(-1) ?? ''))).toEqual(['small.png', 'large.png', 'hello.py', 'page.txt', 'latin1.txt']);
   });
 
   it('normalises slash commands, acknowledges them at once and answers ephemerally through response_url', async () => {

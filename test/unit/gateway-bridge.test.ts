@@ -373,10 +373,14 @@ describe('inbound', () => {
       messageInput('', [
         { url: 'https://files.slack.com/a.png', name: 'a.png', mimeType: 'image/png', private: true, data: 'iVBORw0K' },
         { url: 'https://files.slack.com/b.png', name: 'b.png', mimeType: 'image/png', private: true },
+        { url: 'https://files.slack.com/c.py', name: 'c.py', mimeType: 'text/x-python', private: true, data: 'cHJpbnQoMSk=' },
+        { url: 'https://files.slack.com/d.zip', name: 'd.zip', mimeType: 'application/zip', private: true },
       ]),
     ).toEqual([
       { type: 'image', data: 'iVBORw0K', mime_type: 'image/png' },
       { type: 'file', url: 'https://files.slack.com/b.png', mime_type: 'image/png', name: 'b.png' },
+      { type: 'file', data: 'cHJpbnQoMSk=', mime_type: 'text/x-python', name: 'c.py' },
+      { type: 'file', url: 'https://files.slack.com/d.zip', mime_type: 'application/zip', name: 'd.zip' },
     ]);
     expect(threadTitle('  a\nquestion  ')).toBe('a question');
     expect(threadTitle('x'.repeat(200))).toHaveLength(90);
