@@ -12,7 +12,10 @@
  * (string options, with choices or autocomplete), and deferred when the
  * bridge has not answered within `deferAfterMs` (Discord's deadline is 3 s).
  * Autocomplete requests (a person typing `/room template:…`) are answered
- * with the bridge's suggestions (`handlers.complete`), or none.
+ * with the bridge's suggestions (`handlers.complete`), or none. Text
+ * attachments (and the message.txt Discord makes of a long paste) are
+ * fetched for the model (../bridge/inline-files.ts); other attachments go on
+ * as their URLs.
  *
  * Outbound, all through discord.js's REST client (`client.rest`), whose
  * queue reads Discord's rate-limit headers and waits out 429s (`retry_after`)
@@ -53,6 +56,7 @@ import {
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { COMMANDS } from '../bridge/commands.js';
+import { inlineFiles, type FileKind } from '../bridge/inline-files.js';
 import {
   PlatformError,
   type CommandSpec,
@@ -77,7 +81,17 @@ export interface DiscordAdapterOptions {
   registerCommands?: boolean;
   /** Defer a slash command that has not been answered after this long. Default 2000 ms. */
   deferAfterMs?: number;
+  /** Most bytes of text attachments fetched and passed to the model per message. Default 700,000. */
+  inlineFileBytes?: number;
 }
+
+/** Where Discord serves attachments; text attachments are fetched from these (and the test API's host). */
+const ATTACHMENT_HOSTS = ['cdn.discordapp.com', 'media.discordapp.net'];
+/** Attachments fetched for the model: images it can take by URL, text files it cannot. */
+const INLINED_KINDS: ReadonlySet<FileKind> = new Set(['text']);
+/** 700 kB is 933 kB of base64: within the runtime's default 1 MB request body. */
+const INLINE_FILE_BYTES = 700_000;
+const ATTACHMENT_TIMEOUT_MS = 30_000;
 
 /** The webhook the adapter creates per channel for personas. */
 export const WEBHOOK_NAME = 'Conclave Personas';
@@ -108,9 +122,12 @@ export class DiscordAdapter implements PlatformAdapter {
   /** Parent channel id → its persona webhook, or null when webhooks are not allowed there. */
   private readonly webhooks = new Map<string, Promise<Webhook | null>>();
 
+  private readonly attachmentHosts: ReadonlySet<string>;
+
   constructor(private readonly options: DiscordAdapterOptions) {
     this.limits = { ...DISCORD_LIMITS, ...options.limits };
     this.logger = options.logger ?? pino({ level: 'silent' });
+    this.attachmentHosts = new Set([...ATTACHMENT_HOSTS, ...(options.apiUrl ? [new URL(options.apiUrl).host] : [])]);
   }
 
   /** The discord.js client (after start). */
@@ -134,7 +151,7 @@ export class DiscordAdapter implements PlatformAdapter {
     this.client = client;
     client.on(Events.MessageCreate, (message) => {
       const inbound = this.inboundMessage(message);
-      if (inbound) void handlers.message(inbound).catch((error: unknown) => this.logger.error({ err: error }, 'message handler failed'));
+      if (inbound) void this.withFiles(inbound).then(handlers.message).catch((error: unknown) => this.logger.error({ err: error }, 'message handler failed'));
     });
     client.on(Events.InteractionCreate, (interaction) => {
       if (interaction.isAutocomplete()) {
@@ -215,6 +232,19 @@ export class DiscordAdapter implements PlatformAdapter {
       mentionsBot,
       mentions: [...text.matchAll(/(?:^|\s)@([a-z0-9][a-z0-9_-]{0,31})/gi)].map((m) => (m[1] ?? '').toLowerCase()),
     };
+  }
+
+  /** The message with its text attachments' content fetched (gateway/bridge/inline-files.ts). */
+  private async withFiles(message: InboundMessage): Promise<InboundMessage> {
+    if (message.attachments.length === 0) return message;
+    const attachments = await inlineFiles(message.attachments, {
+      kinds: INLINED_KINDS,
+      hosts: this.attachmentHosts,
+      budgetBytes: this.options.inlineFileBytes ?? INLINE_FILE_BYTES,
+      timeoutMs: ATTACHMENT_TIMEOUT_MS,
+      onError: (attachment, reason) => this.logger.warn({ file: attachment.name, reason }, 'discord: an attached file was not passed on to the model'),
+    });
+    return { ...message, attachments };
   }
 
   /** The place of a channel: a DM, a thread (under its parent) or a guild channel. */

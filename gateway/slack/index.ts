@@ -75,6 +75,7 @@ import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLog
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { COMMANDS, parseCommandText } from '../bridge/commands.js';
+import { inlineFiles, type FileKind } from '../bridge/inline-files.js';
 import type {
   InboundCommand,
   InboundHandlers,
@@ -87,7 +88,6 @@ import type {
   PostedMessage,
 } from '../bridge/platform.js';
 import { isAmbiguousFailure, sdkLogger, silentLogger, slackErrorCode, SlackApi, SlackAdapterStopped, toPlatformError, type AdapterLogger, type Json } from './api.js';
-import { inlinePrivateFiles, SLACK_FILE_HOST } from './files.js';
 import { commandName, draftMessage, isDirectChannel, placeFor, type WholeChannels, type WorkspaceIdentity } from './inbound.js';
 import { NativeStreamUnavailable, SlackNativeStream, STREAMING_UNAVAILABLE_ERRORS, type StreamSettings } from './stream.js';
 
@@ -136,7 +136,7 @@ export interface SlackTuning {
   socketServerPingTimeoutMs?: number;
   /** Per-request timeout of Web API calls. */
   requestTimeoutMs: number;
-  /** Most bytes of shared images and text files fetched and passed to the model per message (gateway/slack/files.ts). */
+  /** Most bytes of shared images and text files fetched and passed to the model per message (gateway/bridge/inline-files.ts). */
   inlineFileBytes: number;
 }
 
@@ -241,6 +241,11 @@ export function slackEmojiName(emoji: string): string | null {
 }
 
 /** How long a (channel, ts) stays remembered for dropping redeliveries, and how many are kept. */
+/** Where Slack serves shared files (`url_private`); the bot token goes nowhere else but the API's host. */
+const SLACK_FILE_HOST = 'files.slack.com';
+/** Shared files fetched for the model: their URLs answer only with the bot token. */
+const INLINED_KINDS: ReadonlySet<FileKind> = new Set(['image', 'text']);
+
 const SEEN_TTL_MS = 60 * 60 * 1000;
 const SEEN_MAX = 20_000;
 const USER_CACHE_MAX = 5000;
@@ -414,8 +419,9 @@ class SlackPlatformAdapter implements SlackAdapter {
     try {
       const user: PlatformUser = { id: draft.userId, name: await this.userName(draft.userId), isBot: false, roles: [] };
       const message = draft.build(user, eventId);
-      message.attachments = await inlinePrivateFiles(message.attachments, {
-        token: this.options.botToken,
+      message.attachments = await inlineFiles(message.attachments, {
+        kinds: INLINED_KINDS,
+        headers: { authorization: `Bearer ${this.options.botToken}` },
         hosts: this.fileHosts,
         budgetBytes: this.tuning.inlineFileBytes,
         timeoutMs: this.tuning.requestTimeoutMs,

@@ -163,6 +163,8 @@ export interface FakeDiscordState {
   /** 401/403/429 responses (Discord bans an IP after 10,000 of these in 10 minutes). */
   invalidRequests: number;
   restCalls: RestCall[];
+  /** Paths of attachments downloaded from the fake's CDN, in order. */
+  attachmentDownloads: string[];
   gateway: {
     connections: number;
     identifies: Array<{ intents: number; at: number }>;
@@ -187,7 +189,8 @@ export interface UserMessageOptions {
   dm?: boolean;
   /** Make it a reply to this message in the same channel. */
   replyTo?: string;
-  attachments?: Array<{ filename: string; url?: string; contentType?: string; size?: number }>;
+  /** With `bytes` (and no `url`), the file is served at its URL on the fake, as Discord's CDN serves it. */
+  attachments?: Array<{ filename: string; url?: string; contentType?: string; size?: number; bytes?: Buffer }>;
 }
 
 export interface InteractionOptions {
@@ -461,8 +464,12 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     rateLimitLog: [],
     invalidRequests: 0,
     restCalls: [],
+    attachmentDownloads: [],
     gateway: { connections: 0, identifies: [], resumes: 0, heartbeats: 0, invalidSessions: 0, closes: [], paths: [] },
   };
+
+  /** Attachments served by the fake's CDN, by path. */
+  const hostedAttachments = new Map<string, { contentType: string; bytes: Buffer }>();
 
   const channelIds: Record<string, string> = {};
   (options.channelNames ?? ['general', 'random']).forEach((name, position) => {
@@ -1395,6 +1402,14 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', baseUrl);
     const method = (req.method ?? 'GET').toUpperCase();
+    const attachment = method === 'GET' ? hostedAttachments.get(url.pathname) : undefined;
+    if (attachment) {
+      // The CDN: no authorisation (the real URLs are signed instead).
+      state.attachmentDownloads.push(url.pathname);
+      res.writeHead(200, { 'Content-Type': attachment.contentType, 'Content-Length': String(attachment.bytes.length) });
+      res.end(attachment.bytes);
+      return;
+    }
     const path = url.pathname.replace(API_PREFIX, '');
     const raw = await readRawBody(req);
     let reply: Reply;
@@ -1503,8 +1518,11 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     if (input.mentionsBot && !content.includes(mentionTag) && !content.includes(`<@!${bot.id}>`)) content = `${mentionTag} ${content}`;
     const attachments = (input.attachments ?? []).map((a) => {
       const id = snowflake();
-      const url = a.url ?? `${baseUrl}/attachments/${channel.id}/${id}/${encodeURIComponent(a.filename)}`;
-      return { id, filename: a.filename, size: a.size ?? 0, content_type: a.contentType ?? 'application/octet-stream', url, proxy_url: url };
+      const path = `/attachments/${channel.id}/${id}/${encodeURIComponent(a.filename)}`;
+      const contentType = a.contentType ?? 'application/octet-stream';
+      if (a.bytes && !a.url) hostedAttachments.set(path, { contentType, bytes: a.bytes });
+      const url = a.url ?? `${baseUrl}${path}`;
+      return { id, filename: a.filename, size: a.size ?? a.bytes?.length ?? 0, content_type: contentType, url, proxy_url: url };
     });
     return createMessage({
       channelId: channel.id,

@@ -425,17 +425,26 @@ describe('the Discord gateway end to end', () => {
     expect(openai.chatRequests()).toHaveLength(1);
   });
 
-  it('passes attachments to the model as URL input parts', async () => {
+  it('passes images to the model by URL and text attachments (a long paste) as their text', async () => {
     openai.script({ text: 'A fine cat.' });
+    const paste = `def main():\n    print("héllo")\n${'# padding\n'.repeat(300)}`;
     const message = discord.userMessage({
-      content: 'what is in this picture?',
+      content: 'what is in this picture, and is this code right?',
       dm: true,
-      attachments: [{ filename: 'cat.png', contentType: 'image/png', url: 'https://cdn.example.com/cat.png' }],
+      attachments: [
+        { filename: 'cat.png', contentType: 'image/png', url: 'https://cdn.example.com/cat.png' },
+        { filename: 'message.txt', contentType: 'text/plain; charset=utf-8', bytes: Buffer.from(paste) },
+        { filename: 'notes.pdf', contentType: 'application/pdf', bytes: Buffer.from('%PDF-1.4') },
+      ],
     });
     await discord.waitFor(() => botMessages(message.channel_id).find((s) => s.message.content === 'A fine cat.'), 20_000);
-    const request = JSON.stringify(openai.chatRequests().at(-1)?.body.messages);
-    expect(request).toContain('https://cdn.example.com/cat.png');
-    expect(request).toContain('what is in this picture?');
+    const content = openai.chatRequests().at(-1)?.body.messages.at(-1).content;
+    expect(content[0]).toEqual({ type: 'text', text: 'what is in this picture, and is this code right?' });
+    expect(content[1]).toEqual({ type: 'image_url', image_url: { url: 'https://cdn.example.com/cat.png' } });
+    expect(content[2]).toEqual({ type: 'text', text: `<file name="message.txt">\n${paste}\n</file>` });
+    // A PDF stays a reference: its name and URL.
+    expect(content[3].text).toMatch(/^\[file notes\.pdf: http:\/\/127\.0\.0\.1:\d+\/attachments\/.+\/notes\.pdf\]$/);
+    expect(discord.state.attachmentDownloads.map((path) => path.split('/').at(-1))).toEqual(['message.txt']);
   });
 
   it('/new starts a fresh conversation in the thread, /preset switches its preset, /status reports', async () => {

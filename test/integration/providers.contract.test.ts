@@ -15,6 +15,7 @@ import { createAnthropicProvider } from '../../runtime/providers/anthropic.js';
 import { createOpenAIProvider } from '../../runtime/providers/openai.js';
 import {
   type ChatMessage,
+  type ContentPart,
   type Provider,
   ProviderError,
   type StreamPart,
@@ -202,6 +203,9 @@ async function collect(stream: AsyncIterable<StreamPart>): Promise<{ parts: Stre
     return { parts, error: error as ProviderError };
   }
 }
+
+/** Streams one user message made of `content`, to see how the adapter sends those parts. */
+const sendParts = (provider: Provider, content: ContentPart[]) => collect(provider.stream(request([{ role: 'user', content }])));
 
 const textOf = (parts: StreamPart[]) => parts.map((p) => (p.type === 'text-delta' ? p.delta : '')).join('');
 
@@ -460,22 +464,13 @@ describe('openai adapter specifics', () => {
     fake.script({ text: 'ok' });
     const code = Buffer.from('def add(a, b):\n    return a + b  # naïve\n').toString('base64');
     const pdf = Buffer.from('%PDF-1.4').toString('base64');
-    await collect(
-      provider.stream(
-        request([
-          {
-            role: 'user',
-            content: [
-              { type: 'text', text: 'review these' },
-              { type: 'file', data: code, mimeType: 'text/x-python; charset=utf-8', name: 'add.py' },
-              { type: 'file', data: `data:application/json;base64,${Buffer.from('{"a":1}').toString('base64')}` },
-              { type: 'file', data: pdf, mimeType: 'application/pdf', name: 'spec.pdf' },
-              { type: 'file', url: 'https://example.com/archive.zip', name: 'archive.zip' },
-            ],
-          },
-        ]),
-      ),
-    );
+    await sendParts(provider, [
+      { type: 'text', text: 'review these' },
+      { type: 'file', data: code, mimeType: 'text/x-python; charset=utf-8', name: 'add.py' },
+      { type: 'file', data: `data:application/json;base64,${Buffer.from('{"a":1}').toString('base64')}` },
+      { type: 'file', data: pdf, mimeType: 'application/pdf', name: 'spec.pdf' },
+      { type: 'file', url: 'https://example.com/archive.zip', name: 'archive.zip' },
+    ]);
     expect(fake.chatRequests()[0]!.body.messages[0].content).toEqual([
       { type: 'text', text: 'review these' },
       { type: 'text', text: '<file name="add.py">\ndef add(a, b):\n    return a + b  # naïve\n\n</file>' },
@@ -526,21 +521,12 @@ describe('anthropic adapter specifics', () => {
   it('sends text files as text documents and PDFs as base64 documents; leaves out what it cannot send', async () => {
     fake.script({ blocks: [{ type: 'text', text: 'ok' }] });
     const notes = Buffer.from('line one\nline two').toString('base64');
-    await collect(
-      provider.stream(
-        request([
-          {
-            role: 'user',
-            content: [
-              { type: 'file', data: notes, mimeType: 'text/markdown', name: 'notes.md' },
-              { type: 'file', data: Buffer.from('a: 1').toString('base64'), mimeType: 'application/yaml' },
-              { type: 'file', data: 'JVBERi0=', mimeType: 'application/pdf', name: 'spec.pdf' },
-              { type: 'file', data: 'UEsDBA==', mimeType: 'application/zip', name: 'archive.zip' },
-            ],
-          },
-        ]),
-      ),
-    );
+    await sendParts(provider, [
+      { type: 'file', data: notes, mimeType: 'text/markdown', name: 'notes.md' },
+      { type: 'file', data: Buffer.from('a: 1').toString('base64'), mimeType: 'application/yaml' },
+      { type: 'file', data: 'JVBERi0=', mimeType: 'application/pdf', name: 'spec.pdf' },
+      { type: 'file', data: 'UEsDBA==', mimeType: 'application/zip', name: 'archive.zip' },
+    ]);
     expect(fake.messageRequests()[0]!.body.messages[0].content).toEqual([
       { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'line one\nline two' }, title: 'notes.md' },
       { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'a: 1' } },

@@ -1,24 +1,34 @@
 /**
- * Slack's shared files for the model. A file's `url_private` answers only
- * with the bot token, so no model provider can fetch it: small images and
- * text files (snippets, code, notes) are fetched here and passed on as bytes;
- * everything else stays a reference (the bridge sends it as a file part with
+ * Fetches shared files whose URL a model provider cannot use, so they reach
+ * the model as bytes. Which ones is the adapter's call:
+ *  - Slack: a file's `url_private` answers only with the bot token, so images
+ *    and text files (snippets, code, notes) are fetched with it;
+ *  - Discord: attachment URLs are public, and providers fetch images from
+ *    them, but no model reads a text file from a URL (Chat Completions fetches
+ *    nothing), so text attachments are fetched; Discord turns a long pasted
+ *    message into one (message.txt).
+ * Everything else stays a reference (the bridge sends it as a file part with
  * its name and URL).
  *
- * The token goes only to Slack's file host (files.slack.com) or to the host of
- * a configured API URL (GovSlack, a test server), never to a URL an event
- * names elsewhere. A file is inlined only if the answer is of its kind (an
- * image for an image, text for a text file) and of at most the remaining byte
- * budget (the runtime's request body limit is 1 MB by default, and base64
- * adds a third); on any failure the attachment stays as it was.
+ * Downloads go only to the hosts the adapter names (with its headers: a token
+ * never goes to a URL an event names elsewhere). A file is inlined only if
+ * the answer is of its kind (an image for an image, UTF-8 text for a text
+ * file) and of at most the remaining byte budget (the runtime's request body
+ * limit is 1 MB by default, and base64 adds a third); on any failure the
+ * attachment stays as it was.
  */
 import { isTextMimeType } from '../../shared/protocol/media.js';
-import type { Attachment } from '../bridge/platform.js';
+import type { Attachment } from './platform.js';
+
+export type FileKind = 'image' | 'text';
 
 export interface InlineOptions {
-  token: string;
-  /** Hosts the token may be sent to. */
+  /** Hosts downloads may go to. */
   hosts: ReadonlySet<string>;
+  /** The kinds of file fetched. */
+  kinds: ReadonlySet<FileKind>;
+  /** Sent with every download (e.g. Slack's bot token). */
+  headers?: Record<string, string>;
   /** Most bytes inlined per message, all files together. */
   budgetBytes: number;
   /** Gives up on a download after this long. */
@@ -26,23 +36,19 @@ export interface InlineOptions {
   onError?: (attachment: Attachment, reason: string) => void;
 }
 
-export const SLACK_FILE_HOST = 'files.slack.com';
-
-type Kind = 'image' | 'text';
-
 /** What a shared file is, for inlining: an image, a text file, or neither. */
-function kindOf(mimeType: string | undefined | null): Kind | null {
+function kindOf(mimeType: string | undefined | null): FileKind | null {
   if (mimeType?.startsWith('image/')) return 'image';
   return isTextMimeType(mimeType) ? 'text' : null;
 }
 
 /**
- * Whether Slack's answer is the file asked for, by its content type. Slack's
- * sign-in page is HTML, so an HTML answer counts only for an HTML file; a
- * text file may also come as application/octet-stream (checked as UTF-8
- * after the download).
+ * Whether an answer is the file asked for, by its content type. A sign-in
+ * page (Slack's, when it refuses the token) is HTML, so an HTML answer counts
+ * only for an HTML file; a text file may also come as
+ * application/octet-stream (checked as UTF-8 after the download).
  */
-function answerFits(kind: Kind, fileType: string | undefined, answerType: string): boolean {
+function answerFits(kind: FileKind, fileType: string | undefined, answerType: string): boolean {
   const base = (type: string | undefined) => type?.split(';')[0]?.trim().toLowerCase() ?? '';
   if (kind === 'image') return base(answerType).startsWith('image/');
   if (base(answerType) === 'text/html') return base(fileType) === 'text/html';
@@ -51,12 +57,13 @@ function answerFits(kind: Kind, fileType: string | undefined, answerType: string
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export async function inlinePrivateFiles(attachments: Attachment[], options: InlineOptions): Promise<Attachment[]> {
+/** The attachments, in order, with the bytes (`data`, base64) of those fetched. */
+export async function inlineFiles(attachments: Attachment[], options: InlineOptions): Promise<Attachment[]> {
   let budget = options.budgetBytes;
   const out: Attachment[] = [];
   for (const attachment of attachments) {
     const kind = kindOf(attachment.mimeType);
-    if (!attachment.private || !kind || budget <= 0) {
+    if (!kind || !options.kinds.has(kind) || attachment.data || budget <= 0) {
       out.push(attachment);
       continue;
     }
@@ -69,7 +76,7 @@ export async function inlinePrivateFiles(attachments: Attachment[], options: Inl
   return out;
 }
 
-async function download(attachment: Attachment, kind: Kind, limit: number, options: InlineOptions): Promise<Buffer | null> {
+async function download(attachment: Attachment, kind: FileKind, limit: number, options: InlineOptions): Promise<Buffer | null> {
   const fail = (reason: string) => {
     options.onError?.(attachment, reason);
     return null;
@@ -80,11 +87,11 @@ async function download(attachment: Attachment, kind: Kind, limit: number, optio
   } catch {
     return fail('not a URL');
   }
-  if (!options.hosts.has(url.host)) return fail(`${url.host} is not a Slack file host`);
+  if (!options.hosts.has(url.host)) return fail(`${url.host} is not a host files are fetched from`);
   try {
     const response = await fetch(url, {
-      headers: { authorization: `Bearer ${options.token}` },
-      // A redirect means "sign in" (the token was refused), not the file.
+      headers: options.headers ?? {},
+      // A redirect means "sign in" (Slack refused the token), not the file.
       redirect: 'manual',
       signal: AbortSignal.timeout(options.timeoutMs),
     });
