@@ -19,7 +19,7 @@
  * The SDK never retries (`maxRetries: 0`); resilient.ts decides.
  */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { fileText, splitData } from './content.js';
+import { fileReference, fileText, isPdf, splitData } from './content.js';
 import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
@@ -360,7 +360,9 @@ function toUserBlocks(part: ContentPart): WireBlock[] {
         if (text !== null) return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: text }, ...title }];
         return textBlocks(`[file ${part.name ?? ''} of type ${mimeType ?? 'unknown'} left out: not supported]`);
       }
-      if (part.url) return [{ type: 'document', source: { type: 'url', url: part.url }, ...title }];
+      // Anthropic fetches PDFs by URL and refuses other documents: the rest are named, not sent.
+      if (part.url && isPdf(part)) return [{ type: 'document', source: { type: 'url', url: part.url }, ...title }];
+      if (part.url) return textBlocks(fileReference(part.url, part.name));
       return [];
     }
   }

@@ -17,3 +17,15 @@ export function fileText(part: ContentPart): string | null {
   const { base64, mimeType } = splitData(part.data, part.mimeType);
   return isTextMimeType(mimeType) ? Buffer.from(base64, 'base64').toString('utf8') : null;
 }
+
+/** A file given by URL, as a line of text: for a model that cannot fetch it, at least its name and where it is. */
+export function fileReference(url: string, name: string | undefined): string {
+  return `[file${name ? ` ${name}` : ''}: ${url}]`;
+}
+
+/** Whether a file part is a PDF: by its MIME type, or without one by its name or URL path. */
+export function isPdf(part: { mimeType?: string; name?: string; url?: string }): boolean {
+  const type = part.mimeType?.split(';')[0]?.trim().toLowerCase();
+  if (type) return type === 'application/pdf';
+  return /\.pdf$/i.test(part.name ?? '') || /\.pdf(?:[?#]|$)/i.test(part.url ?? '');
+}

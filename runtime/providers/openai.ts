@@ -17,7 +17,7 @@
  * Chat Completions has no field for it and DeepSeek rejects it.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { fileText } from './content.js';
+import { fileReference, fileText } from './content.js';
 import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
@@ -287,7 +287,7 @@ function toUserPart(part: ContentPart): WireUserPart[] {
         return [{ type: 'file', file }];
       }
       // Chat Completions cannot fetch files by URL; tell the model where it is.
-      return part.url ? [{ type: 'text', text: `[file${part.name ? ` ${part.name}` : ''}: ${part.url}]` }] : [];
+      return part.url ? [{ type: 'text', text: fileReference(part.url, part.name) }] : [];
     }
   }
 }

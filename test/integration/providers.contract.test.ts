@@ -518,7 +518,7 @@ describe('anthropic adapter specifics', () => {
     expect(body.messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'hi' }] }]);
   });
 
-  it('sends text files as text documents and PDFs as base64 documents; leaves out what it cannot send', async () => {
+  it('sends text files as text documents and PDFs as documents; names what it cannot send', async () => {
     fake.script({ blocks: [{ type: 'text', text: 'ok' }] });
     const notes = Buffer.from('line one\nline two').toString('base64');
     await sendParts(provider, [
@@ -526,12 +526,17 @@ describe('anthropic adapter specifics', () => {
       { type: 'file', data: Buffer.from('a: 1').toString('base64'), mimeType: 'application/yaml' },
       { type: 'file', data: 'JVBERi0=', mimeType: 'application/pdf', name: 'spec.pdf' },
       { type: 'file', data: 'UEsDBA==', mimeType: 'application/zip', name: 'archive.zip' },
+      // By URL: Anthropic fetches PDFs itself and refuses other documents.
+      { type: 'file', url: 'https://cdn.example.com/a/report.pdf?ex=1', name: 'report.pdf' },
+      { type: 'file', url: 'https://cdn.example.com/a/archive.zip', mimeType: 'application/zip', name: 'archive.zip' },
     ]);
     expect(fake.messageRequests()[0]!.body.messages[0].content).toEqual([
       { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'line one\nline two' }, title: 'notes.md' },
       { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'a: 1' } },
       { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0=' }, title: 'spec.pdf' },
       { type: 'text', text: '[file archive.zip of type application/zip left out: not supported]' },
+      { type: 'document', source: { type: 'url', url: 'https://cdn.example.com/a/report.pdf?ex=1' }, title: 'report.pdf' },
+      { type: 'text', text: '[file archive.zip: https://cdn.example.com/a/archive.zip]' },
     ]);
   });
 
