@@ -240,12 +240,12 @@ export function slackEmojiName(emoji: string): string | null {
   return /^[a-z0-9_+'-]+(::skin-tone-[2-6])?$/.test(name) ? name : null;
 }
 
-/** How long a (channel, ts) stays remembered for dropping redeliveries, and how many are kept. */
 /** Where Slack serves shared files (`url_private`); the bot token goes nowhere else but the API's host. */
 const SLACK_FILE_HOST = 'files.slack.com';
 /** Shared files fetched for the model: their URLs answer only with the bot token. */
 const INLINED_KINDS: ReadonlySet<FileKind> = new Set(['image', 'text']);
 
+/** How long a (channel, ts) stays remembered for dropping redeliveries, and how many are kept. */
 const SEEN_TTL_MS = 60 * 60 * 1000;
 const SEEN_MAX = 20_000;
 const USER_CACHE_MAX = 5000;

@@ -2,7 +2,7 @@
  * Which input files are text: notes, source code, JSON, YAML, CSV… Their
  * bytes reach a model as text in the prompt, whatever its provider accepts as
  * file attachments. Used by the runtime's provider adapters and by the
- * gateway, which fetches such files where only the bot can read them.
+ * gateway, which fetches such files from Slack and Discord for the model.
  */
 
 /** Text formats that are registered under `application/`. */
