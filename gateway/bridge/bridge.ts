@@ -48,6 +48,7 @@ import type {
   PlatformUser,
 } from './platform.js';
 import { mapPersonaMentions, roomPersonas, type RoomPersona } from './rooms.js';
+import { SerialQueues } from './serial.js';
 import { Subscription, type BindingRecord } from './subscription.js';
 
 export interface BridgeSettings {
@@ -112,7 +113,8 @@ export class Bridge {
   private readonly notices = new Deduper({ ttlMs: 60_000 });
   /** Place keys recently found unbound (so chatter in other channels does not query the runtime each time). */
   private readonly unbound = new Map<string, number>();
-  private readonly queues = new Map<string, Promise<void>>();
+  /** One place's messages and commands, one at a time in arrival order. */
+  private readonly queues = new SerialQueues();
   private readonly personas = new Map<string, { at: number; persona: Promise<Persona> }>();
   /** Conversation id → its room personas (empty: not a room), for mention mapping and room commands. */
   private readonly rooms = new Map<string, { at: number; personas: Promise<RoomPersona[]> }>();
@@ -184,7 +186,7 @@ export class Bridge {
         return;
       }
       const queueKey = message.opensThread ? `${platform}:${message.place.key}:${message.id}` : `${platform}:${message.place.key}`;
-      await this.serially(queueKey, async () => {
+      await this.queues.run(queueKey, async () => {
         // Only messages meant for the agents are answered at all (refusals included):
         // a mention, a DM, or a message in a bound thread or channel.
         const addressed =
@@ -252,7 +254,7 @@ export class Bridge {
         await command.respond(this.settings.deniedMessage ?? '🚫', { ephemeral: true });
         return;
       }
-      await this.serially(`${adapter.platform}:${command.place.key}`, () => runCommand(this.commandHost(), adapter, command));
+      await this.queues.run(`${adapter.platform}:${command.place.key}`, () => runCommand(this.commandHost(), adapter, command));
     } catch (error) {
       this.logger.error({ err: error, command: command.name }, 'a command failed');
       await command.respond(this.describeError(error), { ephemeral: true }).catch(() => undefined);
@@ -511,18 +513,6 @@ export class Bridge {
       return `⚠️ ${error.message}`;
     }
     return '⚠️ Something went wrong on our side; it has been logged.';
-  }
-
-  /** Runs `work` after everything queued before it under the same key. */
-  private serially(key: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.queues.get(key) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const tail = next.catch(() => undefined);
-    this.queues.set(key, tail);
-    void tail.then(() => {
-      if (this.queues.get(key) === tail) this.queues.delete(key);
-    });
-    return next;
   }
 
   // ------------------------------------------------------------ personas

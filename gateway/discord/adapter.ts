@@ -69,6 +69,7 @@ import {
   type PlatformUser,
   type PostedMessage,
 } from '../bridge/platform.js';
+import { SerialQueues } from '../bridge/serial.js';
 
 export interface DiscordAdapterOptions {
   token: string;
@@ -123,6 +124,8 @@ export class DiscordAdapter implements PlatformAdapter {
   private readonly webhooks = new Map<string, Promise<Webhook | null>>();
 
   private readonly attachmentHosts: ReadonlySet<string>;
+  /** Each place's messages, handed to the bridge in the order they came. */
+  private readonly handOver = new SerialQueues();
 
   constructor(private readonly options: DiscordAdapterOptions) {
     this.limits = { ...DISCORD_LIMITS, ...options.limits };
@@ -151,7 +154,15 @@ export class DiscordAdapter implements PlatformAdapter {
     this.client = client;
     client.on(Events.MessageCreate, (message) => {
       const inbound = this.inboundMessage(message);
-      if (inbound) void this.withFiles(inbound).then(handlers.message).catch((error: unknown) => this.logger.error({ err: error }, 'message handler failed'));
+      if (!inbound) return;
+      const failed = (error: unknown) => this.logger.error({ err: error }, 'message handler failed');
+      // Prepared at once, handed over in the place's order (a file download may outlast the next message).
+      const prepared = this.withFiles(inbound);
+      void this.handOver
+        .run(inbound.place.key, async () => {
+          void handlers.message(await prepared).catch(failed);
+        })
+        .catch(failed);
     });
     client.on(Events.InteractionCreate, (interaction) => {
       if (interaction.isAutocomplete()) {

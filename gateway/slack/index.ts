@@ -79,6 +79,7 @@ import { inlineFiles, type FileKind } from '../bridge/inline-files.js';
 import type {
   InboundCommand,
   InboundHandlers,
+  InboundMessage,
   NativeStream,
   Persona,
   Place,
@@ -87,8 +88,9 @@ import type {
   PlatformUser,
   PostedMessage,
 } from '../bridge/platform.js';
+import { SerialQueues } from '../bridge/serial.js';
 import { isAmbiguousFailure, sdkLogger, silentLogger, slackErrorCode, SlackApi, SlackAdapterStopped, toPlatformError, type AdapterLogger, type Json } from './api.js';
-import { commandName, draftMessage, isDirectChannel, placeFor, type WholeChannels, type WorkspaceIdentity } from './inbound.js';
+import { commandName, draftMessage, isDirectChannel, placeFor, type MessageDraft, type WholeChannels, type WorkspaceIdentity } from './inbound.js';
 import { NativeStreamUnavailable, SlackNativeStream, STREAMING_UNAVAILABLE_ERRORS, type StreamSettings } from './stream.js';
 
 export { NativeStreamUnavailable, StreamStoppedByUser, SlackNativeStream } from './stream.js';
@@ -278,6 +280,8 @@ class SlackPlatformAdapter implements SlackAdapter {
   private typingAllowed = true;
   /** `channel/ts` of messages handed to the bridge → when (oldest first). */
   private readonly seen = new Map<string, number>();
+  /** Each channel's messages, handed to the bridge in the order they came. */
+  private readonly handOver = new SerialQueues();
   private readonly userNames = new Map<string, string>();
   /** idempotencyKey → the posted message, or 'unknown' after a post whose answer was lost. */
   private readonly posted = new Map<string, Promise<PostedMessage> | 'unknown'>();
@@ -417,20 +421,31 @@ class SlackPlatformAdapter implements SlackAdapter {
       return;
     }
     try {
-      const user: PlatformUser = { id: draft.userId, name: await this.userName(draft.userId), isBot: false, roles: [] };
-      const message = draft.build(user, eventId);
-      message.attachments = await inlineFiles(message.attachments, {
-        kinds: INLINED_KINDS,
-        headers: { authorization: `Bearer ${this.options.botToken}` },
-        hosts: this.fileHosts,
-        budgetBytes: this.tuning.inlineFileBytes,
-        timeoutMs: this.tuning.requestTimeoutMs,
-        onError: (attachment, reason) => this.logger.warn({ file: attachment.name, reason }, 'slack: a shared file was not passed on to the model'),
+      // Prepared at once, handed over in the channel's order (a file download may outlast the next message).
+      const prepared = this.prepare(draft, eventId);
+      let handled: Promise<void> | undefined;
+      await this.handOver.run(draft.channelId, async () => {
+        handled = handlers.message(await prepared);
       });
-      await handlers.message(message);
+      await handled;
     } catch (error) {
       this.logger.error({ err: String(error), eventId }, 'slack: the message handler failed');
     }
+  }
+
+  /** The message of a draft, with its author's name and the shared files fetched for the model. */
+  private async prepare(draft: MessageDraft, eventId: string): Promise<InboundMessage> {
+    const user: PlatformUser = { id: draft.userId, name: await this.userName(draft.userId), isBot: false, roles: [] };
+    const message = draft.build(user, eventId);
+    message.attachments = await inlineFiles(message.attachments, {
+      kinds: INLINED_KINDS,
+      headers: { authorization: `Bearer ${this.options.botToken}` },
+      hosts: this.fileHosts,
+      budgetBytes: this.tuning.inlineFileBytes,
+      timeoutMs: this.tuning.requestTimeoutMs,
+      onError: (attachment, reason) => this.logger.warn({ file: attachment.name, reason }, 'slack: a shared file was not passed on to the model'),
+    });
+    return message;
   }
 
   /** True the first time a message is seen within SEEN_TTL_MS; records it. */

@@ -189,8 +189,8 @@ export interface UserMessageOptions {
   dm?: boolean;
   /** Make it a reply to this message in the same channel. */
   replyTo?: string;
-  /** With `bytes` (and no `url`), the file is served at its URL on the fake, as Discord's CDN serves it. */
-  attachments?: Array<{ filename: string; url?: string; contentType?: string; size?: number; bytes?: Buffer }>;
+  /** With `bytes` (and no `url`), the file is served at its URL on the fake, as Discord's CDN serves it, after `delayMs`. */
+  attachments?: Array<{ filename: string; url?: string; contentType?: string; size?: number; bytes?: Buffer; delayMs?: number }>;
 }
 
 export interface InteractionOptions {
@@ -469,7 +469,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
   };
 
   /** Attachments served by the fake's CDN, by path. */
-  const hostedAttachments = new Map<string, { contentType: string; bytes: Buffer }>();
+  const hostedAttachments = new Map<string, { contentType: string; bytes: Buffer; delayMs: number }>();
 
   const channelIds: Record<string, string> = {};
   (options.channelNames ?? ['general', 'random']).forEach((name, position) => {
@@ -1406,6 +1406,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     if (attachment) {
       // The CDN: no authorisation (the real URLs are signed instead).
       state.attachmentDownloads.push(url.pathname);
+      if (attachment.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, attachment.delayMs));
       res.writeHead(200, { 'Content-Type': attachment.contentType, 'Content-Length': String(attachment.bytes.length) });
       res.end(attachment.bytes);
       return;
@@ -1520,7 +1521,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
       const id = snowflake();
       const path = `/attachments/${channel.id}/${id}/${encodeURIComponent(a.filename)}`;
       const contentType = a.contentType ?? 'application/octet-stream';
-      if (a.bytes && !a.url) hostedAttachments.set(path, { contentType, bytes: a.bytes });
+      if (a.bytes && !a.url) hostedAttachments.set(path, { contentType, bytes: a.bytes, delayMs: a.delayMs ?? 0 });
       const url = a.url ?? `${baseUrl}${path}`;
       return { id, filename: a.filename, size: a.size ?? a.bytes?.length ?? 0, content_type: contentType, url, proxy_url: url };
     });

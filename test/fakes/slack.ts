@@ -213,6 +213,8 @@ export interface SharedFileInput {
   bytes: Buffer;
   /** The Content-Type its download answers with (default: `mimetype`). */
   servedAs?: string;
+  /** How long its download waits before answering. */
+  delayMs?: number;
 }
 
 export interface SlackUserInput {
@@ -882,6 +884,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         res.end('<html>sign in</html>');
         return;
       }
+      if (file.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, file.delayMs));
       res.writeHead(200, { 'Content-Type': file.servedAs, 'Content-Length': String(file.bytes.length) });
       res.end(file.bytes);
       return;
@@ -1081,12 +1084,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   // ---- test-side helpers
 
   /** Shared files by `url_private` path. */
-  const hostedFiles = new Map<string, { servedAs: string; bytes: Buffer }>();
+  const hostedFiles = new Map<string, { servedAs: string; bytes: Buffer; delayMs: number }>();
 
   function hostFile(input: SharedFileInput): Json {
     const id = newId('F');
     const path = `/files-pri/${teamId}-${id}/${encodeURIComponent(input.name)}`;
-    hostedFiles.set(path, { servedAs: input.servedAs ?? input.mimetype, bytes: input.bytes });
+    hostedFiles.set(path, { servedAs: input.servedAs ?? input.mimetype, bytes: input.bytes, delayMs: input.delayMs ?? 0 });
     return { id, name: input.name, mimetype: input.mimetype, size: input.bytes.length, url_private: `${baseUrl}${path}`, url_private_download: `${baseUrl}${path}?download=1` };
   }
 

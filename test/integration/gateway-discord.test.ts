@@ -447,6 +447,23 @@ describe('the Discord gateway end to end', () => {
     expect(discord.state.attachmentDownloads.map((path) => path.split('/').at(-1))).toEqual(['message.txt']);
   });
 
+  it('keeps a place\'s messages in order while an attachment downloads', async () => {
+    openai.script([{ text: 'The log shows a timeout.' }, { text: 'Raise the timeout.' }]);
+    const withLog = discord.userMessage({
+      content: 'here is the log',
+      dm: true,
+      attachments: [{ filename: 'build.log', contentType: 'text/plain', bytes: Buffer.from('ERROR: timed out after 30 s'), delayMs: 400 }],
+    });
+    // Sent right after, while the log still downloads.
+    discord.userMessage({ content: 'what went wrong?', dm: true });
+    await discord.waitFor(() => openai.chatRequests().some((r) => JSON.stringify(r.body.messages).includes('what went wrong?')), 20_000);
+    const first = JSON.stringify(openai.chatRequests()[0]?.body.messages);
+    expect(first).toContain('here is the log');
+    expect(first).toContain('ERROR: timed out after 30 s');
+    expect(first).not.toContain('what went wrong?');
+    await settled(`dm/${withLog.channel_id}`);
+  });
+
   it('/new starts a fresh conversation in the thread, /preset switches its preset, /status reports', async () => {
     openai.script({ text: 'Remembered: blue.' });
     const question = mention('My favourite colour is blue');

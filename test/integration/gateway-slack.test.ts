@@ -382,6 +382,21 @@ describe('Slack adapter: inbound over HTTP (signed Events API)', () => {
     expect(downloads.map((d) => decodeURIComponent(d.path.split('/').at(-1) ?? ''))).toEqual(['small.png', 'large.png', 'hello.py', 'page.txt', 'latin1.txt']);
   });
 
+  it('hands a channel\'s messages over in the order they came while a shared file downloads', async () => {
+    const h = await harness();
+    const withFile = h.slack.userMessage({
+      text: 'here is the log',
+      dm: true,
+      files: [{ name: 'build.log', mimetype: 'text/plain', bytes: Buffer.from('ERROR: timed out'), delayMs: 400 }],
+    });
+    const next = h.slack.userMessage({ text: 'what went wrong?', dm: true });
+    await h.slack.deliverEvent(h.eventsUrl, withFile.messageEvent);
+    await h.slack.deliverEvent(h.eventsUrl, next.messageEvent);
+    await h.slack.waitFor(() => h.messages.length === 2);
+    expect(h.messages.map((m) => m.text)).toEqual(['here is the log', 'what went wrong?']);
+    expect(h.messages[0]?.attachments[0]?.data).toBe(Buffer.from('ERROR: timed out').toString('base64'));
+  });
+
   it('normalises slash commands, acknowledges them at once and answers ephemerally through response_url', async () => {
     const h = await harness();
     const asked = await h.slack.deliverSlashCommand(h.eventsUrl, { command: '/ask', text: '  why is the sky blue ' });
