@@ -19,7 +19,7 @@
  * The SDK never retries (`maxRetries: 0`); resilient.ts decides.
  */
 import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { fileReference, fileText, isPdf, splitData } from './content.js';
+import { fileLeftOut, fileReference, fileText, isPdf, splitData } from './content.js';
 import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
@@ -358,7 +358,7 @@ function toUserBlocks(part: ContentPart): WireBlock[] {
         }
         const text = fileText(part);
         if (text !== null) return [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: text }, ...title }];
-        return textBlocks(`[file ${part.name ?? ''} of type ${mimeType ?? 'unknown'} left out: not supported]`);
+        return textBlocks(fileLeftOut(part.name, mimeType));
       }
       // Anthropic fetches PDFs by URL and refuses other documents: the rest are named, not sent.
       if (part.url && isPdf(part)) return [{ type: 'document', source: { type: 'url', url: part.url }, ...title }];

@@ -23,6 +23,11 @@ export function fileReference(url: string, name: string | undefined): string {
   return `[file${name ? ` ${name}` : ''}: ${url}]`;
 }
 
+/** A file given as bytes the provider cannot take, as a line of text: the model at least learns it was there. */
+export function fileLeftOut(name: string | undefined, mimeType: string | undefined): string {
+  return `[file ${name ?? ''} of type ${mimeType ?? 'unknown'} left out: not supported]`;
+}
+
 /** Whether a file part is a PDF: by its MIME type, or without one by its name or URL path. */
 export function isPdf(part: { mimeType?: string; name?: string; url?: string }): boolean {
   const type = part.mimeType?.split(';')[0]?.trim().toLowerCase();

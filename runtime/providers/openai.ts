@@ -17,7 +17,7 @@
  * Chat Completions has no field for it and DeepSeek rejects it.
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { fileReference, fileText } from './content.js';
+import { fileLeftOut, fileReference, fileText, isPdf, splitData } from './content.js';
 import { nodeFetch } from './node-fetch.js';
 import { sdkErrorToProviderError } from './sdk-errors.js';
 import { failureSite, readSdkStream, type WireReader } from './sdk-stream.js';
@@ -279,11 +279,14 @@ function toUserPart(part: ContentPart): WireUserPart[] {
     }
     case 'file': {
       // Chat Completions takes only PDFs as files, and most compatible
-      // servers no files at all: a text file goes into the prompt as text.
+      // servers no files at all: a text file goes into the prompt as text,
+      // and a file of another known type is named but not sent.
       const text = fileText(part);
       if (text !== null) return [{ type: 'text', text: `<file${part.name ? ` name="${part.name.replaceAll('"', "'")}"` : ''}>\n${text}\n</file>` }];
       if (part.data) {
-        const file = { file_data: dataUrl(part.data, part.mimeType ?? 'application/pdf'), ...(part.name ? { filename: part.name } : {}) };
+        const { mimeType } = splitData(part.data, part.mimeType);
+        if (mimeType && !isPdf({ mimeType })) return [{ type: 'text', text: fileLeftOut(part.name, mimeType) }];
+        const file = { file_data: dataUrl(part.data, 'application/pdf'), ...(part.name ? { filename: part.name } : {}) };
         return [{ type: 'file', file }];
       }
       // Chat Completions cannot fetch files by URL; tell the model where it is.

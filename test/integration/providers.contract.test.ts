@@ -460,7 +460,7 @@ describe('openai adapter specifics', () => {
     expect(sent.headers['x-stainless-retry-count']).toBe('0');
   });
 
-  it('puts text files into the prompt as text (Chat Completions takes only PDFs); a PDF goes as a file, a URL as a reference', async () => {
+  it('puts text files into the prompt as text (Chat Completions takes only PDFs); a PDF goes as a file, other files and URLs as a note', async () => {
     fake.script({ text: 'ok' });
     const code = Buffer.from('def add(a, b):\n    return a + b  # naïve\n').toString('base64');
     const pdf = Buffer.from('%PDF-1.4').toString('base64');
@@ -469,6 +469,7 @@ describe('openai adapter specifics', () => {
       { type: 'file', data: code, mimeType: 'text/x-python; charset=utf-8', name: 'add.py' },
       { type: 'file', data: `data:application/json;base64,${Buffer.from('{"a":1}').toString('base64')}` },
       { type: 'file', data: pdf, mimeType: 'application/pdf', name: 'spec.pdf' },
+      { type: 'file', data: 'UEsDBA==', mimeType: 'application/zip', name: 'bundle.zip' },
       { type: 'file', url: 'https://example.com/archive.zip', name: 'archive.zip' },
     ]);
     expect(fake.chatRequests()[0]!.body.messages[0].content).toEqual([
@@ -476,6 +477,7 @@ describe('openai adapter specifics', () => {
       { type: 'text', text: '<file name="add.py">\ndef add(a, b):\n    return a + b  # naïve\n\n</file>' },
       { type: 'text', text: '<file>\n{"a":1}\n</file>' },
       { type: 'file', file: { file_data: `data:application/pdf;base64,${pdf}`, filename: 'spec.pdf' } },
+      { type: 'text', text: '[file bundle.zip of type application/zip left out: not supported]' },
       { type: 'text', text: '[file archive.zip: https://example.com/archive.zip]' },
     ]);
   });
