@@ -22,6 +22,9 @@ import type { Attachment } from './platform.js';
 
 export type FileKind = 'image' | 'text';
 
+/** The default budget per message: 700 kB is 933 kB of base64, within the runtime's default 1 MB request body. */
+export const INLINE_BUDGET_BYTES = 700_000;
+
 export interface InlineOptions {
   /** Hosts downloads may go to. */
   hosts: ReadonlySet<string>;

@@ -56,7 +56,7 @@ import {
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { COMMANDS } from '../bridge/commands.js';
-import { inlineFiles, type FileKind } from '../bridge/inline-files.js';
+import { INLINE_BUDGET_BYTES, inlineFiles, type FileKind } from '../bridge/inline-files.js';
 import {
   PlatformError,
   type CommandSpec,
@@ -82,7 +82,7 @@ export interface DiscordAdapterOptions {
   registerCommands?: boolean;
   /** Defer a slash command that has not been answered after this long. Default 2000 ms. */
   deferAfterMs?: number;
-  /** Most bytes of text attachments fetched and passed to the model per message. Default 700,000. */
+  /** Most bytes of text attachments fetched and passed to the model per message. Default INLINE_BUDGET_BYTES (700 kB). */
   inlineFileBytes?: number;
 }
 
@@ -90,8 +90,6 @@ export interface DiscordAdapterOptions {
 const ATTACHMENT_HOSTS = ['cdn.discordapp.com', 'media.discordapp.net'];
 /** Attachments fetched for the model: images it can take by URL, text files it cannot. */
 const INLINED_KINDS: ReadonlySet<FileKind> = new Set(['text']);
-/** 700 kB is 933 kB of base64: within the runtime's default 1 MB request body. */
-const INLINE_FILE_BYTES = 700_000;
 const ATTACHMENT_TIMEOUT_MS = 30_000;
 
 /** The webhook the adapter creates per channel for personas. */
@@ -251,7 +249,7 @@ export class DiscordAdapter implements PlatformAdapter {
     const attachments = await inlineFiles(message.attachments, {
       kinds: INLINED_KINDS,
       hosts: this.attachmentHosts,
-      budgetBytes: this.options.inlineFileBytes ?? INLINE_FILE_BYTES,
+      budgetBytes: this.options.inlineFileBytes ?? INLINE_BUDGET_BYTES,
       timeoutMs: ATTACHMENT_TIMEOUT_MS,
       onError: (attachment, reason) => this.logger.warn({ file: attachment.name, reason }, 'discord: an attached file was not passed on to the model'),
     });

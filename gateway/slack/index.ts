@@ -75,7 +75,7 @@ import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Logger as BoltLog
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { COMMANDS, parseCommandText } from '../bridge/commands.js';
-import { inlineFiles, type FileKind } from '../bridge/inline-files.js';
+import { INLINE_BUDGET_BYTES, inlineFiles, type FileKind } from '../bridge/inline-files.js';
 import type {
   InboundCommand,
   InboundHandlers,
@@ -147,8 +147,7 @@ const DEFAULT_TUNING: SlackTuning = {
   typingIntervalMs: 30_000,
   streamAppendIntervalMs: 1000,
   maxMessageLength: 4000,
-  // 700 kB of files is 933 kB of base64: within the runtime's default 1 MB request body.
-  inlineFileBytes: 700_000,
+  inlineFileBytes: INLINE_BUDGET_BYTES,
   requestTimeoutMs: 30_000,
 };
 
