@@ -42,7 +42,7 @@ export interface Attachment {
   mimeType?: string;
   /** The URL answers only with the bot's credentials (Slack's `url_private`): never hand it to a model to fetch. */
   private?: boolean;
-  /** The bytes, base64, when the adapter fetched them for the model (small images behind `private` URLs). */
+  /** The bytes, base64, when the adapter fetched them for the model (gateway/bridge/inline-files.ts). */
   data?: string;
 }
 

@@ -337,7 +337,7 @@ function parseToolInput(text: string): Record<string, unknown> {
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
 type ImageType = (typeof IMAGE_TYPES)[number];
 
-/** `data` may be plain base64 or a `data:` URL. */
+/** A user content part as Messages API blocks (`data` may be plain base64 or a `data:` URL). */
 function toUserBlocks(part: ContentPart): WireBlock[] {
   switch (part.type) {
     case 'text':

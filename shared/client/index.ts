@@ -223,7 +223,7 @@ export class ConclaveClient {
 
   // ---------------------------------------------------------------- sessions
 
-  /** A conversation's sessions, oldest first. */
+  /** A conversation's sessions, oldest first (`order: 'desc'`: newest first). */
   listSessions(conversationId: string, query: SessionListQuery = {}, options?: RequestOptions): Promise<Page<Session>> {
     return this.json(
       pageOf(sessionSchema),

@@ -37,7 +37,7 @@ export function createSessionsRepo(db: Db) {
       return row!;
     },
 
-    /** A conversation's sessions, oldest first (the order they ran in). */
+    /** A conversation's sessions, oldest first (the order they ran in), or newest first with `order: 'desc'`. */
     async listByConversation(conversationId: string, query: { limit: number; cursor?: string; order?: 'asc' | 'desc' }) {
       const order = query.order ?? 'asc';
       const by = order === 'asc' ? asc : desc;
